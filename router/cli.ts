@@ -1,0 +1,91 @@
+/**
+ * `vrouter` command line. `run` starts a router from a config file; the other commands talk to a
+ * running router over its control socket.
+ *
+ * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage or bad config.
+ */
+import { loadConfigFile, ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
+import { controlCall } from './control-client.ts';
+import { startRouter, type RunningRouter } from './runtime.ts';
+
+const USAGE = `usage:
+  vrouter run CONFIG.yaml          start the router described by CONFIG.yaml
+  vrouter stats [--socket PATH]    packet counters and drops by reason
+  vrouter interfaces|routes [--socket PATH]
+
+Tools that talk to a running router take --socket PATH (default ${DEFAULT_CONTROL_SOCKET}),
+or --config CONFIG.yaml to use that config's control socket.`;
+
+export class UsageError extends Error {}
+
+/** Pulls `--name VALUE` options out of argv; what is left are positional words. */
+export function takeOption(argv: string[], name: string): string | undefined {
+  const at = argv.indexOf(name);
+  if (at < 0) return undefined;
+  const value = argv[at + 1];
+  if (value === undefined) throw new UsageError(`${name} needs a value`);
+  argv.splice(at, 2);
+  return value;
+}
+
+export function socketPath(argv: string[]): string {
+  const socket = takeOption(argv, '--socket');
+  const config = takeOption(argv, '--config');
+  if (socket) return socket;
+  if (config) return loadConfigFile(config, { namespaceExists: () => true }).control;
+  return DEFAULT_CONTROL_SOCKET;
+}
+
+async function run(argv: string[]): Promise<void> {
+  const file = argv[0];
+  if (!file || argv.length > 1) throw new UsageError('run takes exactly one config file');
+  const config = loadConfigFile(file);
+  let running: RunningRouter;
+  try {
+    running = await startRouter(config);
+  } catch (error) {
+    process.stderr.write(`vrouter: ${file}: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  const stop = (signal: string): void => {
+    running.close();
+    process.stdout.write(`vrouter: ${signal}: interfaces removed, stopped\n`);
+    process.exit(0);
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  const names = config.interfaces.map((link) => `${link.name}@${link.netns}`).join(' ');
+  process.stdout.write(`vrouter ready: ${names} control ${config.control}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv.shift();
+  switch (command) {
+    case 'run':
+      return run(argv);
+    case 'stats':
+    case 'interfaces':
+    case 'routes': {
+      const path = socketPath(argv);
+      process.stdout.write(`${JSON.stringify(await controlCall(path, command), null, 2)}\n`);
+      return;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof UsageError) {
+    process.stderr.write(`vrouter: ${error.message}\n`);
+    if (error instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`vrouter: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,259 @@
+/**
+ * The router's YAML config: parsed and checked completely before anything is created, so that a
+ * bad file changes nothing. Every refusal names the file, the line, the key path and the bad value.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from './addresses.ts';
+
+export const DEFAULT_CONTROL_SOCKET = '/tmp/vrouter.sock';
+export const DEFAULT_MTU = 1500;
+/** The kernel's ranges for an IPv4 link MTU (IPV4_MIN_MTU) and a TUN device (IP_MAX_MTU). */
+const MIN_MTU = 68;
+const MAX_MTU = 65535;
+const INTERFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+export interface InterfaceConfig {
+  name: string;
+  netns: string;
+  address: Prefix;
+  peer: Prefix;
+  mtu: number;
+}
+
+export interface RouteConfig {
+  to: Prefix;
+  dev: string;
+  /** 0 when the route has no gateway. */
+  via: number;
+}
+
+export interface RulesSource {
+  /** iptables-restore text. */
+  text: string;
+  /** Where the text came from, for error messages: the rules file, or `config.yaml (rules)`. */
+  origin: string;
+  /** Line of the config file on which inline text starts (0 for a separate file). */
+  firstLine: number;
+}
+
+export interface RouterConfig {
+  file: string;
+  control: string;
+  interfaces: InterfaceConfig[];
+  routes: RouteConfig[];
+  rules: RulesSource | null;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'EVROUTERCONFIG';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly keyPath: string,
+    readonly value: unknown,
+    readonly reason: string,
+  ) {
+    const where = line > 0 ? `${file}:${line}` : file;
+    const key = keyPath ? ` ${keyPath}:` : '';
+    const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+    super(`${where}:${key} ${reason}${shown}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Path = (string | number)[];
+
+function formatPath(path: Path): string {
+  let text = '';
+  for (const part of path) text += typeof part === 'number' ? `[${part}]` : text ? `.${part}` : part;
+  return text;
+}
+
+/** Reads the document with line numbers for every key path it rejects. */
+class ConfigReader {
+  private readonly lines = new LineCounter();
+  readonly doc: Document;
+  /** The document as plain data; `doc` is kept for line numbers. */
+  private readonly data: unknown;
+
+  constructor(readonly file: string, text: string) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    const problem = this.doc.errors[0];
+    if (problem) {
+      const line = problem.linePos?.[0]?.line ?? 0;
+      throw new ConfigError(file, line, '', undefined, `not valid YAML: ${problem.message.split('\n')[0]}`);
+    }
+    this.data = this.doc.toJS();
+  }
+
+  lineOf(path: Path): number {
+    // The closest node that exists: a missing key is reported on its parent's line.
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = this.doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) return this.lines.linePos(node.range[0]).line;
+    }
+    return 0;
+  }
+
+  fail(path: Path, value: unknown, reason: string): never {
+    throw new ConfigError(this.file, this.lineOf(path), formatPath(path), value, reason);
+  }
+
+  get(path: Path): unknown {
+    let value = this.data;
+    for (const part of path) value = value === null || typeof value !== 'object' ? undefined : (value as Record<string | number, unknown>)[part];
+    return value;
+  }
+
+  /** Refuses keys outside `allowed`: a misspelt key silently ignored is a misconfigured router. */
+  requireMap(path: Path, allowed: readonly string[]): Record<string, unknown> {
+    const node = path.length === 0 ? this.doc.contents : this.doc.getIn(path, true);
+    if (!isMap(node)) this.fail(path, this.get(path), 'must be a mapping');
+    const value = this.get(path) as Record<string, unknown>;
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.fail([...path, key], value[key], `unknown key (known: ${allowed.join(', ')})`);
+    }
+    return value;
+  }
+
+  requireList(path: Path): unknown[] {
+    const node = this.doc.getIn(path, true);
+    if (!isSeq(node)) this.fail(path, this.get(path), 'must be a list');
+    return this.get(path) as unknown[];
+  }
+
+  string(path: Path, value: unknown): string {
+    if (typeof value !== 'string' || value.length === 0) this.fail(path, value, 'must be a non-empty string');
+    return value;
+  }
+
+  prefix(path: Path, value: unknown): Prefix {
+    const text = this.string(path, value);
+    try {
+      return parseIpv4Prefix(text);
+    } catch (error) {
+      this.fail(path, value, `not an IPv4 ADDRESS/PREFIX-LENGTH: ${(error as Error).message}`);
+    }
+  }
+
+  address(path: Path, value: unknown): number {
+    const text = this.string(path, value);
+    try {
+      return parseIpv4Address(text);
+    } catch (error) {
+      this.fail(path, value, `not an IPv4 address: ${(error as Error).message}`);
+    }
+  }
+
+  integer(path: Path, value: unknown, min: number, max: number): number {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.fail(path, value, `must be a whole number from ${min} to ${max}`);
+    }
+    return value;
+  }
+}
+
+export interface LoadOptions {
+  /** Checks that a named network namespace exists; replaceable for unit tests. */
+  namespaceExists?: (name: string) => boolean;
+}
+
+export function namespaceExists(name: string): boolean {
+  return existsSync(`/run/netns/${name}`);
+}
+
+export function loadConfigFile(file: string, options: LoadOptions = {}): RouterConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, 0, '', undefined, `cannot read the config file: ${(error as Error).message}`);
+  }
+  return parseConfig(file, text, options);
+}
+
+export function parseConfig(file: string, text: string, options: LoadOptions = {}): RouterConfig {
+  const reader = new ConfigReader(file, text);
+  const exists = options.namespaceExists ?? namespaceExists;
+  const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules']);
+
+  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : reader.string(['control'], top.control);
+  if (top.interfaces === undefined) reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces');
+  const interfaces = readInterfaces(reader, exists);
+  const routes = top.routes === undefined ? [] : readRoutes(reader, interfaces);
+  const rules = top.rules === undefined || top.rules === null ? null : readRules(reader, top.rules);
+  return { file, control, interfaces, routes, rules };
+}
+
+function readInterfaces(reader: ConfigReader, exists: (name: string) => boolean): InterfaceConfig[] {
+  const list = reader.requireList(['interfaces']);
+  if (list.length === 0) reader.fail(['interfaces'], list, 'must list at least one interface');
+  const result: InterfaceConfig[] = [];
+  list.forEach((_, i) => {
+    const at: Path = ['interfaces', i];
+    const raw = reader.requireMap(at, ['name', 'netns', 'address', 'peer', 'mtu']);
+    const name = reader.string([...at, 'name'], raw.name);
+    if (!INTERFACE_NAME.test(name)) reader.fail([...at, 'name'], name, 'must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)');
+    if (result.some((other) => other.name === name)) reader.fail([...at, 'name'], name, 'is used by another interface');
+    const netns = reader.string([...at, 'netns'], raw.netns);
+    if (!exists(netns)) reader.fail([...at, 'netns'], netns, `network namespace "${netns}" does not exist (create it with: ip netns add ${netns})`);
+    const user = result.find((other) => other.netns === netns);
+    if (user) reader.fail([...at, 'netns'], netns, `already holds interface ${user.name}; each namespace gets its default route through its one interface`);
+    if (raw.address === undefined) reader.fail([...at, 'address'], undefined, 'is required');
+    if (raw.peer === undefined) reader.fail([...at, 'peer'], undefined, 'is required');
+    const address = reader.prefix([...at, 'address'], raw.address);
+    const peer = reader.prefix([...at, 'peer'], raw.peer);
+    if (address.prefixLength > 30) reader.fail([...at, 'address'], raw.address, 'prefix length must be 30 or shorter, to hold the router and the peer');
+    if (peer.prefixLength !== address.prefixLength || networkOf(peer.address, peer.prefixLength) !== networkOf(address.address, address.prefixLength)) {
+      reader.fail([...at, 'peer'], raw.peer, `must be in the same subnet as address ${String(raw.address)}`);
+    }
+    if (peer.address === address.address) reader.fail([...at, 'peer'], raw.peer, 'must differ from the router\'s address');
+    const clash = result.find((other) => overlaps(other.address, address));
+    if (clash) reader.fail([...at, 'address'], raw.address, `overlaps the subnet of interface ${clash.name}`);
+    const mtu = raw.mtu === undefined ? DEFAULT_MTU : reader.integer([...at, 'mtu'], raw.mtu, MIN_MTU, MAX_MTU);
+    result.push({ name, netns, address, peer, mtu });
+  });
+  return result;
+}
+
+function overlaps(a: Prefix, b: Prefix): boolean {
+  const shorter = Math.min(a.prefixLength, b.prefixLength);
+  return networkOf(a.address, shorter) === networkOf(b.address, shorter);
+}
+
+function readRoutes(reader: ConfigReader, interfaces: InterfaceConfig[]): RouteConfig[] {
+  const list = reader.requireList(['routes']);
+  return list.map((_, i) => {
+    const at: Path = ['routes', i];
+    const raw = reader.requireMap(at, ['to', 'dev', 'via']);
+    if (raw.to === undefined) reader.fail([...at, 'to'], undefined, 'is required');
+    const to = raw.to === 'default' ? { address: 0, prefixLength: 0 } : reader.prefix([...at, 'to'], raw.to);
+    const dev = reader.string([...at, 'dev'], raw.dev);
+    const link = interfaces.find((candidate) => candidate.name === dev);
+    if (!link) reader.fail([...at, 'dev'], dev, `no interface has this name (interfaces: ${interfaces.map((x) => x.name).join(', ')})`);
+    let via = 0;
+    if (raw.via !== undefined) {
+      via = reader.address([...at, 'via'], raw.via);
+      if (networkOf(via, link.address.prefixLength) !== networkOf(link.address.address, link.address.prefixLength)) {
+        reader.fail([...at, 'via'], raw.via, `is not on the subnet of ${dev}`);
+      }
+    }
+    return { to, dev, via };
+  });
+}
+
+function readRules(reader: ConfigReader, value: unknown): RulesSource {
+  const text = reader.string(['rules'], value);
+  if (text.includes('\n')) {
+    // A block scalar starts on the line after `rules: |`.
+    return { text, origin: `${reader.file} (rules)`, firstLine: reader.lineOf(['rules']) + 1 };
+  }
+  const path = resolve(dirname(reader.file), text);
+  try {
+    return { text: readFileSync(path, 'utf8'), origin: path, firstLine: 0 };
+  } catch (error) {
+    reader.fail(['rules'], text, `cannot read the rules file: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,50 @@
+/** Client side of the control socket (see control-server.ts), for the `vrouter` tools. */
+import { createConnection } from 'node:net';
+
+export class ControlError extends Error {
+  readonly code = 'EVROUTERCONTROL';
+}
+
+/**
+ * Sends one request and calls `onResult` for every result line until the router closes the
+ * connection (one line for one-shot commands, one per event for streaming ones).
+ * Resolves when the connection ends; rejects with the router's error message or a socket error.
+ */
+export function controlRequest(
+  path: string,
+  command: string,
+  args: Record<string, unknown>,
+  onResult: (result: unknown) => void,
+): { done: Promise<void>; cancel: () => void } {
+  const socket = createConnection(path);
+  const done = new Promise<void>((resolve, reject) => {
+    let buffered = '';
+    let failed: Error | null = null;
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify({ command, args })}\n`));
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        const message = JSON.parse(line) as { ok: boolean; result?: unknown; error?: string };
+        if (message.ok) onResult(message.result);
+        else failed = new ControlError(message.error ?? 'request failed');
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const hint = error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? ' (is `vrouter run` running with this control socket?)' : '';
+      reject(new ControlError(`control socket ${path}: ${error.message}${hint}`));
+    });
+    socket.on('close', () => (failed ? reject(failed) : resolve()));
+  });
+  return { done, cancel: () => socket.end() };
+}
+
+/** A one-shot command's single result. */
+export async function controlCall(path: string, command: string, args: Record<string, unknown> = {}): Promise<unknown> {
+  let answer: unknown;
+  await controlRequest(path, command, args, (result) => (answer = result)).done;
+  return answer;
+}

@@ -1,0 +1,253 @@
+/**
+ * The IPv4 packet path, shaped like the kernel's (ip_rcv -> ip_route_input -> ip_forward /
+ * ip_local_deliver -> ip_output), with the five netfilter hooks where the kernel has them:
+ *
+ *   receive -> PRE_ROUTING -> route -+-> LOCAL_IN -> local delivery
+ *                                    +-> FORWARD -> POST_ROUTING -> output (fragment) -> link
+ *   router-originated -> LOCAL_OUT -> route -> POST_ROUTING -> output
+ *
+ * Nothing here throws for a bad packet: it is dropped and counted by reason, or answered with the
+ * ICMP error the kernel would send.
+ */
+import { HookRegistry, Hook, Verdict, runChain, type ChainResult, type HookOps, type HookPoint, type QueueHandler } from '../netfilter/hooks.ts';
+import { networkOf } from './addresses.ts';
+import { fragmentIpv4 } from './fragmentation.ts';
+import { IcmpRateLimiter } from './icmp-rate-limit.ts';
+import { buildIcmpError, mayAnswerWithError } from './icmp-messages.ts';
+import type { RouterInterface } from './interfaces.ts';
+import { LocalDelivery } from './local-delivery.ts';
+import { Packet } from './packet.ts';
+import type { RoutingTable } from './routing-table.ts';
+import { Counter, DropReason, RouterStats } from './stats.ts';
+import { IcmpType, IcmpUnreachableCode } from './wire/icmp.ts';
+import {
+  Ipv4Problem,
+  decrementIpv4Ttl,
+  ipv4DontFragment,
+  ipv4Dst,
+  ipv4Src,
+  ipv4TotalLength,
+  ipv4Ttl,
+  validateIpv4,
+} from './wire/ipv4.ts';
+
+const IPV4_PROBLEM_DROP: Readonly<Record<number, DropReason>> = {
+  [Ipv4Problem.TRUNCATED]: DropReason.TRUNCATED,
+  [Ipv4Problem.BAD_VERSION]: DropReason.IPV4_BAD_VERSION,
+  [Ipv4Problem.BAD_HEADER_LENGTH]: DropReason.IPV4_BAD_HEADER_LENGTH,
+  [Ipv4Problem.BAD_TOTAL_LENGTH]: DropReason.IPV4_BAD_TOTAL_LENGTH,
+  [Ipv4Problem.BAD_CHECKSUM]: DropReason.IPV4_BAD_CHECKSUM,
+};
+
+const LIMITED_BROADCAST = 0xffffffff;
+
+export class Router {
+  readonly hooks = new HookRegistry();
+  readonly stats = new RouterStats();
+  readonly icmpLimiter: IcmpRateLimiter;
+  /** Receives QUEUEd packets; without one they are dropped, as the kernel does with no listener. */
+  queueHandler: QueueHandler | null = null;
+  private readonly local: LocalDelivery;
+  private readonly chainResult: ChainResult = { verdict: Verdict.ACCEPT, stoppedAt: 0 };
+
+  constructor(
+    readonly interfaces: readonly RouterInterface[],
+    readonly routes: RoutingTable,
+    icmpLimiter = new IcmpRateLimiter(),
+  ) {
+    this.icmpLimiter = icmpLimiter;
+    this.local = new LocalDelivery(this);
+  }
+
+  /** Stops background timers; the router can be garbage-collected afterwards. */
+  close(): void {
+    this.local.close();
+  }
+
+  register(ops: HookOps): void {
+    this.hooks.register(ops);
+  }
+
+  unregister(ops: HookOps): boolean {
+    return this.hooks.unregister(ops);
+  }
+
+  /** A datagram read from `inInterface`. `buf` may be a view into a read slab (see Packet). */
+  receive(inInterface: RouterInterface, buf: Buffer): void {
+    this.stats.count(Counter.RECEIVED);
+    if (buf.length === 0) return this.stats.drop(DropReason.TRUNCATED);
+    if (buf[0]! >> 4 !== 4) return this.stats.drop(DropReason.NOT_IPV4);
+    const problem = validateIpv4(buf, 0, buf.length);
+    if (problem !== Ipv4Problem.OK) return this.stats.drop(IPV4_PROBLEM_DROP[problem] ?? DropReason.TRUNCATED);
+    const totalLength = ipv4TotalLength(buf, 0);
+    // Link padding beyond the datagram is not part of it (ip_rcv's pskb_trim_rcsum).
+    const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
+    if (isMartian(ipv4Src(buf, 0))) return this.stats.drop(DropReason.MARTIAN_SOURCE);
+    this.runHook(Hook.PRE_ROUTING, packet, 0);
+  }
+
+  /** A datagram the router itself originates (ICMP replies and errors, TCP resets). */
+  sendLocal(buf: Buffer): void {
+    this.stats.count(Counter.SENT_LOCAL);
+    this.runHook(Hook.LOCAL_OUT, new Packet(buf, null), 0);
+  }
+
+  /** Sends the ICMP error the kernel's icmp_send() would send about `original`, if any. */
+  sendIcmpError(original: Packet, type: number, code: number, rest = 0): void {
+    const buf = original.buf;
+    if (!mayAnswerWithError(buf)) return;
+    const destination = ipv4Src(buf, 0);
+    if (!this.icmpLimiter.allow(type, code, destination)) {
+      this.stats.count(Counter.ICMP_ERRORS_RATE_LIMITED);
+      return;
+    }
+    const source = this.errorSourceAddress(original, destination);
+    if (source === 0) return;
+    this.stats.count(Counter.ICMP_ERRORS_SENT);
+    this.sendLocal(buildIcmpError(buf, type, code, rest, source));
+  }
+
+  /** The interface owning `address` as the router's own address, or null. */
+  localInterface(address: number): RouterInterface | null {
+    const interfaces = this.interfaces;
+    for (let i = 0; i < interfaces.length; i++) if (interfaces[i]!.address === address) return interfaces[i]!;
+    return null;
+  }
+
+  /**
+   * Walks `hook`'s chain from op `start` and, on ACCEPT, moves the packet on to the next stage.
+   * A packet keeps the chain array it started with even if ops are (un)registered meanwhile.
+   */
+  private runHook(hook: HookPoint, packet: Packet, start: number, chain = this.hooks.chain(hook)): void {
+    const result = runChain(chain, start, packet, hook, this.chainResult);
+    switch (result.verdict) {
+      case Verdict.ACCEPT:
+        return this.afterHook(hook, packet);
+      case Verdict.DROP:
+        return this.stats.drop(DropReason.HOOK_DROP);
+      case Verdict.STOLEN:
+        return;
+      case Verdict.QUEUE:
+        return this.queue(hook, packet, chain, result.stoppedAt);
+    }
+  }
+
+  private queue(hook: HookPoint, packet: Packet, chain: readonly HookOps[], stoppedAt: number): void {
+    const handler = this.queueHandler;
+    if (!handler) return this.stats.drop(DropReason.QUEUE_NO_HANDLER);
+    packet.detach();
+    let settled = false;
+    handler(packet, hook, (verdict) => {
+      if (settled) return;
+      settled = true;
+      if (verdict === Verdict.ACCEPT) this.runHook(hook, packet, stoppedAt + 1, chain);
+      else if (verdict === Verdict.REPEAT) this.runHook(hook, packet, stoppedAt, chain);
+      else if (verdict === Verdict.DROP) this.stats.drop(DropReason.HOOK_DROP);
+    });
+  }
+
+  private afterHook(hook: HookPoint, packet: Packet): void {
+    switch (hook) {
+      case Hook.PRE_ROUTING:
+        return this.routeInput(packet);
+      case Hook.LOCAL_IN:
+        return this.local.deliver(packet);
+      case Hook.FORWARD:
+        return this.runHook(Hook.POST_ROUTING, packet, 0);
+      case Hook.LOCAL_OUT:
+        return this.routeOutput(packet);
+      case Hook.POST_ROUTING:
+        return this.output(packet);
+    }
+  }
+
+  /** ip_route_input: to the router itself, or forward along the longest matching route. */
+  private routeInput(packet: Packet): void {
+    const buf = packet.buf;
+    const destination = ipv4Dst(buf, 0);
+    if (this.localInterface(destination)) return this.runHook(Hook.LOCAL_IN, packet, 0);
+    if (this.isBroadcast(destination)) {
+      // icmp_echo_ignore_broadcasts is on by default and the router serves nothing else.
+      return this.stats.drop(DropReason.LOCAL_CONSUMED);
+    }
+    if (isMartian(destination)) return this.stats.drop(DropReason.MARTIAN_DESTINATION);
+    const route = this.routes.lookup(destination);
+    if (!route) {
+      this.stats.drop(DropReason.NO_ROUTE);
+      return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET);
+    }
+    this.forward(packet, route.outInterface);
+  }
+
+  /** ip_forward: TTL and MTU are checked before the FORWARD hook, as the kernel does. */
+  private forward(packet: Packet, outInterface: RouterInterface): void {
+    const buf = packet.buf;
+    if (ipv4Ttl(buf, 0) <= 1) {
+      this.stats.drop(DropReason.TTL_EXCEEDED);
+      return this.sendIcmpError(packet, IcmpType.TIME_EXCEEDED, 0);
+    }
+    if (buf.length > outInterface.mtu && ipv4DontFragment(buf, 0)) {
+      this.stats.drop(DropReason.FRAGMENTATION_NEEDED);
+      return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
+    }
+    decrementIpv4Ttl(buf, 0);
+    packet.outInterface = outInterface;
+    this.stats.count(Counter.FORWARDED);
+    this.runHook(Hook.FORWARD, packet, 0);
+  }
+
+  private routeOutput(packet: Packet): void {
+    const route = this.routes.lookup(ipv4Dst(packet.buf, 0));
+    if (!route) return this.stats.drop(DropReason.NO_ROUTE);
+    packet.outInterface = route.outInterface;
+    this.runHook(Hook.POST_ROUTING, packet, 0);
+  }
+
+  /** ip_finish_output: fragment what does not fit the egress MTU, then hand it to the link. */
+  private output(packet: Packet): void {
+    const outInterface = packet.outInterface!;
+    const buf = packet.buf;
+    if (buf.length <= outInterface.mtu) return this.transmit(outInterface, buf);
+    if (ipv4DontFragment(buf, 0)) {
+      // Grown past the MTU after the forward check (a helper's rewrite) or originated too large.
+      this.stats.drop(DropReason.FRAGMENTATION_NEEDED);
+      return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
+    }
+    const fragments = fragmentIpv4(buf, outInterface.mtu, (fragment) => this.transmit(outInterface, fragment));
+    this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
+  }
+
+  private transmit(outInterface: RouterInterface, buf: Uint8Array): void {
+    const device = outInterface.device;
+    if (!device || device.write(buf, 0, buf.length) < 0) this.stats.drop(DropReason.WRITE_FAILED);
+  }
+
+  /** icmp_send's source: the address the datagram was sent to if that is ours, else the egress one. */
+  private errorSourceAddress(original: Packet, destination: number): number {
+    const originalDestination = ipv4Dst(original.buf, 0);
+    if (this.localInterface(originalDestination)) return originalDestination;
+    const route = this.routes.lookup(destination);
+    if (route) return route.outInterface.address;
+    return original.inInterface?.address ?? 0;
+  }
+
+  private isBroadcast(destination: number): boolean {
+    if (destination === LIMITED_BROADCAST) return true;
+    const interfaces = this.interfaces;
+    for (let i = 0; i < interfaces.length; i++) {
+      const link = interfaces[i]!;
+      const hostBits = ~0 >>> link.prefixLength;
+      if (((networkOf(link.address, link.prefixLength) | hostBits) >>> 0) === destination) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * ip_route_input_slow's martians, for a source as for a destination: 0/8, loopback, multicast
+ * (the router does no multicast routing), class E and the limited broadcast.
+ */
+function isMartian(address: number): boolean {
+  const first = address >>> 24;
+  return first === 0 || first === 127 || first >= 224;
+}

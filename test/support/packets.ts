@@ -1,0 +1,73 @@
+/** Builds whole IPv4 datagrams for tests from small descriptions, with the project's own emitters. */
+import { parseIpv4Address } from '../../router/addresses.ts';
+import { emitIcmp, type IcmpRepr } from '../../router/wire/icmp.ts';
+import { emitIpv4Header, IpProtocol, type Ipv4Repr } from '../../router/wire/ipv4.ts';
+import { emitTcp, tcpLengthOf, type TcpRepr } from '../../router/wire/tcp.ts';
+import { emitUdp, udpLengthOf, type UdpRepr } from '../../router/wire/udp.ts';
+
+export const ip = (text: string): number => parseIpv4Address(text);
+
+export interface Ipv4Description {
+  src: string;
+  dst: string;
+  ttl?: number;
+  ident?: number;
+  flagsFragment?: number;
+  tos?: number;
+  options?: Uint8Array;
+}
+
+function ipv4(description: Ipv4Description, protocol: number, payloadLength: number): { buf: Buffer; at: number; repr: Ipv4Repr } {
+  const repr: Ipv4Repr = {
+    src: ip(description.src),
+    dst: ip(description.dst),
+    protocol,
+    ttl: description.ttl ?? 64,
+    ident: description.ident ?? 0x1234,
+    flagsFragment: description.flagsFragment ?? 0,
+    tos: description.tos ?? 0,
+    payloadLength,
+    ...(description.options ? { options: description.options } : {}),
+  };
+  const headerLength = 20 + (description.options?.length ?? 0);
+  const buf = Buffer.alloc(headerLength + payloadLength);
+  emitIpv4Header(repr, buf, 0);
+  return { buf, at: headerLength, repr };
+}
+
+export function icmpPacket(description: Ipv4Description, icmp: IcmpRepr): Buffer {
+  const length = 8 + (icmp.data?.length ?? 0);
+  const { buf, at } = ipv4(description, IpProtocol.ICMP, length);
+  emitIcmp(icmp, buf, at);
+  return buf;
+}
+
+export function udpPacket(description: Ipv4Description, udp: UdpRepr): Buffer {
+  const { buf, at, repr } = ipv4(description, IpProtocol.UDP, udpLengthOf(udp));
+  emitUdp(udp, buf, at, repr.src, repr.dst);
+  return buf;
+}
+
+export function tcpPacket(description: Ipv4Description, tcp: TcpRepr): Buffer {
+  const { buf, at, repr } = ipv4(description, IpProtocol.TCP, tcpLengthOf(tcp));
+  emitTcp(tcp, buf, at, repr.src, repr.dst);
+  return buf;
+}
+
+export function rawPacket(description: Ipv4Description, protocol: number, payload: Uint8Array): Buffer {
+  const { buf, at } = ipv4(description, protocol, payload.length);
+  buf.set(payload, at);
+  return buf;
+}
+
+/** A link that records what the router writes to it. */
+export class CaptureLink {
+  readonly sent: Buffer[] = [];
+  write(packet: Uint8Array, offset: number, length: number): number {
+    this.sent.push(Buffer.from(packet.subarray(offset, offset + length)));
+    return length;
+  }
+  take(): Buffer[] {
+    return this.sent.splice(0);
+  }
+}
