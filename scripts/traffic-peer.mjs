@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Small traffic peers run inside namespaces (tests, demo) with plain node (no TypeScript, no deps).
+// Every mode prints one JSON line with what it saw, and bounds itself in time.
+//   tcp-sink PORT                 accept one connection, read to the end: {bytes, sha256}
+//   tcp-send HOST PORT BYTES      send BYTES deterministic bytes: {bytes, sha256}
+//   tcp-connect HOST PORT         try to connect: {result: "connected"|error code}
+//   udp-echo PORT                 echo datagrams back until killed
+//   udp-ask HOST PORT TEXT        send TEXT, wait for the reply: {reply} or {error}
+import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { connect, createServer } from 'node:net';
+
+const [mode, ...args] = process.argv.slice(2);
+const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
+const deadline = (ms) => setTimeout(() => (print({ error: 'timeout' }), process.exit(3)), ms).unref();
+
+function pattern(bytes) {
+  const data = Buffer.alloc(bytes);
+  let x = 0x12345678;
+  for (let i = 0; i < bytes; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    data[i] = x & 0xff;
+  }
+  return data;
+}
+
+switch (mode) {
+  case 'tcp-sink': {
+    deadline(60_000);
+    const server = createServer((socket) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      socket.on('data', (chunk) => { hash.update(chunk); bytes += chunk.length; });
+      socket.on('end', () => { print({ bytes, sha256: hash.digest('hex') }); socket.end(); server.close(); });
+    });
+    server.listen(Number(args[0]), () => print({ listening: true }));
+    break;
+  }
+  case 'tcp-send': {
+    deadline(60_000);
+    const data = pattern(Number(args[2]));
+    const socket = connect(Number(args[1]), args[0], () => socket.end(data));
+    socket.on('error', (error) => (print({ error: error.code }), process.exit(1)));
+    socket.on('close', () => print({ bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }));
+    socket.resume();
+    break;
+  }
+  case 'tcp-connect': {
+    deadline(10_000);
+    const socket = connect(Number(args[1]), args[0], () => (print({ result: 'connected' }), socket.destroy()));
+    socket.on('error', (error) => print({ result: error.code }));
+    break;
+  }
+  case 'udp-echo': {
+    const socket = createSocket('udp4');
+    socket.on('message', (message, from) => socket.send(message, from.port, from.address));
+    socket.bind(Number(args[0]), () => print({ listening: true }));
+    break;
+  }
+  case 'udp-ask': {
+    deadline(5_000);
+    const socket = createSocket('udp4');
+    socket.on('message', (message) => (print({ reply: message.toString() }), process.exit(0)));
+    socket.on('error', (error) => (print({ error: error.code }), process.exit(0)));
+    socket.connect(Number(args[1]), args[0], () => socket.send(args[2]));
+    break;
+  }
+  default:
+    process.stderr.write(`unknown mode ${mode}\n`);
+    process.exit(2);
+}
