@@ -4,6 +4,8 @@
  * `buf` may be a view into a TUN read slab that the next read batch overwrites; anything that keeps
  * a packet past the synchronous walk (a QUEUE handler, reassembly) must `detach()` it first.
  */
+import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
+import type { ConntrackTemplate } from '../netfilter/conntrack/template.ts';
 import type { RouterInterface } from './interfaces.ts';
 
 export class Packet {
@@ -13,9 +15,13 @@ export class Packet {
   outInterface: RouterInterface | null = null;
   /** Netfilter state, filled by conntrack and the rule tables. */
   mark = 0;
-  /** Opaque conntrack entry and ctinfo, owned by netfilter/conntrack. */
-  conntrack: unknown = null;
+  /** The connection this packet belongs to and how (CtInfo), set by conntrack at -200. */
+  conntrack: Conntrack | null = null;
   ctinfo = 0;
+  /** Set by the raw table's CT target before conntrack runs: what a new connection gets. */
+  ctTemplate: ConntrackTemplate | null = null;
+  /** Largest fragment of a datagram that defrag reassembled: output refragments to this size. */
+  fragMaxSize = 0;
 
   constructor(buf: Buffer, inInterface: RouterInterface | null) {
     this.buf = buf;

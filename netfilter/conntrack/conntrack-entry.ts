@@ -1,0 +1,62 @@
+/**
+ * A tracked connection (struct nf_conn): both tuples, status bits, the timeout, protocol state,
+ * and what helpers, expectations and NAT hang on it. Entries are allocated once per connection;
+ * per-packet work only reads and updates fields.
+ */
+import type { ConntrackHelper } from '../helpers/helper.ts';
+import type { Expectation } from './expectation.ts';
+import type { L4Tracker } from './l4-tracker.ts';
+import { Status } from './status.ts';
+import { Direction, Tuple } from './tuple.ts';
+
+/** One of the entry's two places in the hash table (nf_conntrack_tuple_hash). */
+export interface TupleHashNode {
+  readonly entry: Conntrack;
+  readonly direction: Direction;
+  next: TupleHashNode | null;
+}
+
+let nextId = 1;
+
+export class Conntrack {
+  readonly id = nextId++;
+  /** [ORIGINAL, REPLY]; NAT rewrites the reply tuple before confirmation. */
+  readonly tuples: [Tuple, Tuple];
+  status = 0;
+  /** Absolute expiry time in ms on the conntrack clock. */
+  timeout = 0;
+  /** Protocol state owned by the entry's tracker (TCP: its state index); trackers may keep more in l4Data. */
+  l4State = 0;
+  l4Data: unknown = null;
+  mark = 0;
+  helper: ConntrackHelper | null = null;
+  /** The helper's per-connection state (e.g. FTP's newline sequence numbers). */
+  helperData: unknown = null;
+  /** Set on a connection created from an expectation. */
+  master: Conntrack | null = null;
+  /** Expectations this connection created as a master; removed with it. */
+  readonly expectations: Expectation[] = [];
+  readonly hashNodes: [TupleHashNode, TupleHashNode];
+  /** CtEvent bits gathered while a packet is processed; delivered (and cleared) by the core. */
+  events = 0;
+
+  constructor(readonly tracker: L4Tracker, original: Tuple, reply: Tuple) {
+    this.tuples = [original, reply];
+    this.hashNodes = [
+      { entry: this, direction: Direction.ORIGINAL, next: null },
+      { entry: this, direction: Direction.REPLY, next: null },
+    ];
+  }
+
+  hasStatus(bits: number): boolean {
+    return (this.status & bits) === bits;
+  }
+
+  get confirmed(): boolean {
+    return (this.status & Status.CONFIRMED) !== 0;
+  }
+
+  get dying(): boolean {
+    return (this.status & Status.DYING) !== 0;
+  }
+}
