@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "vrouter_tun",
+      "sources": ["router/tun/tun_addon.c"]
+    }
+  ]
+}
