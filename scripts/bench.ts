@@ -1,0 +1,173 @@
+/**
+ * `npm run bench`: forwarding throughput, measured side by side in one run, on the same client and
+ * server namespaces and addresses, through three routers:
+ *   - vrouter (this project, TUN devices, full packet path with its hook points);
+ *   - a plain C forwarder that copies packets between two TUNs without parsing them (the ceiling
+ *     for any TUN-based router, compiled here from scripts/bench/c-forwarder.c);
+ *   - the Linux kernel forwarding between veths in a router namespace.
+ * Each gets an iperf3 TCP stream and a 64-byte UDP flood; the figures and the ratios are printed.
+ * Options: --seconds N (per measurement, default 5), --rounds N (default 1; the best round counts).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Topology, uniqueTag } from './netns-topology.ts';
+import { startRouterProcess } from './router-process.ts';
+import { ensurePrograms } from './system-packages.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLIENT = { address: '10.0.1.2/24', router: '10.0.1.1/24' };
+const SERVER = { address: '203.0.113.2/24', router: '203.0.113.1/24' };
+const SERVER_IP = '203.0.113.2';
+
+interface Figures {
+  tcpGbps: number;
+  udpPps: number;
+}
+
+/** Brings up one forwarder between the topology's client and server; returns its teardown. */
+type Forwarder = (topology: Topology) => Promise<() => Promise<void>>;
+
+function ip(args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? fallback : Number(process.argv[at + 1]);
+}
+
+const vrouter: Forwarder = async (topology) => {
+  const router = await startRouterProcess(`control: /tmp/${topology.tag}.sock
+interfaces:
+  - { name: lan0, netns: ${topology.ns('client')}, address: ${CLIENT.router}, peer: ${CLIENT.address} }
+  - { name: wan0, netns: ${topology.ns('server')}, address: ${SERVER.router}, peer: ${SERVER.address} }
+`);
+  return async () => void (await router.stop());
+};
+
+function cForwarder(binary: string): Forwarder {
+  return async (topology) => {
+    const a = `cf${process.pid}a`;
+    const b = `cf${process.pid}b`;
+    const child = spawn(binary, [a, b], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await waitForLine(child, 'ready');
+    for (const [name, role, address] of [[a, 'client', CLIENT.address], [b, 'server', SERVER.address]] as const) {
+      const ns = topology.ns(role);
+      ip(['link', 'set', name, 'netns', ns]);
+      ip(['-n', ns, 'addr', 'add', address, 'dev', name]);
+      ip(['-n', ns, 'link', 'set', name, 'up']);
+      ip(['-n', ns, 'route', 'replace', 'default', 'dev', name]);
+    }
+    return async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    };
+  };
+}
+
+const kernel: Forwarder = async (topology) => {
+  const router = topology.ns('router');
+  for (const [role, address, routerAddress] of [['client', CLIENT.address, CLIENT.router], ['server', SERVER.address, SERVER.router]] as const) {
+    const ns = topology.ns(role);
+    ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', `to-${role}`, 'netns', router]);
+    ip(['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
+    ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+    ip(['-n', ns, 'route', 'replace', 'default', 'via', routerAddress.split('/')[0]!]);
+    ip(['-n', router, 'addr', 'add', routerAddress, 'dev', `to-${role}`]);
+    ip(['-n', router, 'link', 'set', `to-${role}`, 'up']);
+  }
+  execFileSync('ip', ['netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  return async () => undefined;
+};
+
+function waitForLine(child: ChildProcess, word: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`no "${word}" from ${child.spawnfile}`)), 10_000);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (output.includes(word)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${child.spawnfile} exited with ${code}`)));
+  });
+}
+
+function iperf(topology: Topology, args: string[], seconds: number): Record<string, any> {
+  const result = topology.exec('client', 'iperf3', ['-c', SERVER_IP, '-t', String(seconds), '-J', ...args], (seconds + 20) * 1000);
+  const report = JSON.parse(result.stdout) as Record<string, any>;
+  if (report.error) throw new Error(`iperf3 ${args.join(' ')}: ${report.error}`);
+  return report;
+}
+
+async function measure(name: string, forwarder: Forwarder, seconds: number): Promise<Figures> {
+  const topology = new Topology(uniqueTag('bn'), ['client', 'server', 'router']);
+  let teardown: (() => Promise<void>) | null = null;
+  try {
+    teardown = await forwarder(topology);
+    const server = topology.spawn('server', 'iperf3', ['-s']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ping = topology.exec('client', 'ping', ['-c', '1', '-W', '2', SERVER_IP]);
+    if (ping.status !== 0) throw new Error(`${name}: no connectivity before measuring:\n${ping.stdout}`);
+    const tcp = iperf(topology, [], seconds);
+    const udp = iperf(topology, ['-u', '-l', '64', '-b', '0'], seconds);
+    server.kill();
+    const sum = udp.end.sum as { packets: number; lost_packets: number; seconds: number };
+    return {
+      tcpGbps: (tcp.end.sum_received.bits_per_second as number) / 1e9,
+      udpPps: (sum.packets - sum.lost_packets) / sum.seconds,
+    };
+  } finally {
+    if (teardown) await teardown();
+    topology.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root: it creates network namespaces and TUN devices');
+  ensurePrograms({ ip: 'iproute2', ping: 'iputils-ping', iperf3: 'iperf3', cc: 'gcc' });
+  const seconds = option('--seconds', 5);
+  const rounds = option('--rounds', 1);
+  const build = mkdtempSync(join(tmpdir(), 'vrouter-bench-'));
+  try {
+    const binary = join(build, 'c-forwarder');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', binary, join(HERE, 'bench/c-forwarder.c')], { stdio: 'inherit' });
+    const forwarders: [string, Forwarder][] = [
+      ['vrouter', vrouter],
+      ['c-forwarder', cForwarder(binary)],
+      ['kernel', kernel],
+    ];
+    const best = new Map<string, Figures>();
+    for (let round = 1; round <= rounds; round++) {
+      for (const [name, forwarder] of forwarders) {
+        const figures = await measure(name, forwarder, seconds);
+        console.log(`round ${round} ${name.padEnd(12)} TCP ${figures.tcpGbps.toFixed(3)} Gbit/s   UDP 64 B ${Math.round(figures.udpPps)} packets/s delivered`);
+        const previous = best.get(name);
+        best.set(name, {
+          tcpGbps: Math.max(previous?.tcpGbps ?? 0, figures.tcpGbps),
+          udpPps: Math.max(previous?.udpPps ?? 0, figures.udpPps),
+        });
+      }
+    }
+    const base = best.get('c-forwarder')!;
+    console.log(`\n${'router'.padEnd(12)} ${'TCP Gbit/s'.padStart(11)} ${'vs C'.padStart(7)} ${'UDP 64B pps'.padStart(12)} ${'vs C'.padStart(7)}`);
+    for (const [name] of forwarders) {
+      const f = best.get(name)!;
+      console.log(
+        `${name.padEnd(12)} ${f.tcpGbps.toFixed(3).padStart(11)} ${(f.tcpGbps / base.tcpGbps).toFixed(2).padStart(7)} ${Math.round(f.udpPps).toString().padStart(12)} ${(f.udpPps / base.udpPps).toFixed(2).padStart(7)}`,
+      );
+    }
+  } finally {
+    rmSync(build, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench: ${(error as Error).message}`);
+  process.exit(1);
+});
