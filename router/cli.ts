@@ -7,16 +7,21 @@
 import { loadConfigFile, ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
 import { controlCall } from './control-client.ts';
 import { startRouter, type RunningRouter } from './runtime.ts';
+import { runConntrack } from './cli-conntrack.ts';
+import { UsageError } from './cli-errors.ts';
+import { runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
 
 const USAGE = `usage:
   vrouter run CONFIG.yaml          start the router described by CONFIG.yaml
   vrouter stats [--socket PATH]    packet counters and drops by reason
   vrouter interfaces|routes [--socket PATH]
+  vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
+  vrouter iptables-save [-c]       the live rules, as iptables-save prints them
+  vrouter iptables-restore FILE    replace the rules atomically (a bad file changes nothing)
 
 Tools that talk to a running router take --socket PATH (default ${DEFAULT_CONTROL_SOCKET}),
 or --config CONFIG.yaml to use that config's control socket.`;
 
-export class UsageError extends Error {}
 
 /** Pulls `--name VALUE` options out of argv; what is left are positional words. */
 export function takeOption(argv: string[], name: string): string | undefined {
@@ -63,6 +68,12 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'run':
       return run(argv);
+    case 'conntrack':
+      return runConntrack(socketPath(argv), argv);
+    case 'iptables-save':
+      return runIptablesSave(socketPath(argv), argv);
+    case 'iptables-restore':
+      return runIptablesRestore(socketPath(argv), argv);
     case 'stats':
     case 'interfaces':
     case 'routes': {

@@ -38,12 +38,37 @@ export interface RulesSource {
   firstLine: number;
 }
 
+export interface ConntrackConfig {
+  /** nf_conntrack_max */
+  max: number;
+  /** Hash buckets (nf_conntrack_buckets). */
+  buckets: number;
+  /** Attach helpers by port without a CT rule. Off, as in the kernel since 4.7: see the README. */
+  autoHelpers: boolean;
+  /** Verify L4 checksums of incoming packets (nf_conntrack_checksum). */
+  checksum: boolean;
+  /** Pick up TCP connections mid-stream (nf_conntrack_tcp_loose). */
+  tcpLoose: boolean;
+  /** Do not mark out-of-window TCP segments INVALID (nf_conntrack_tcp_be_liberal). */
+  tcpBeLiberal: boolean;
+}
+
+export const DEFAULT_CONNTRACK: ConntrackConfig = {
+  max: 262144,
+  buckets: 65536,
+  autoHelpers: false,
+  checksum: true,
+  tcpLoose: true,
+  tcpBeLiberal: false,
+};
+
 export interface RouterConfig {
   file: string;
   control: string;
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
   rules: RulesSource | null;
+  conntrack: ConntrackConfig;
 }
 
 export class ConfigError extends Error {
@@ -147,6 +172,11 @@ class ConfigReader {
     }
   }
 
+  boolean(path: Path, value: unknown): boolean {
+    if (typeof value !== 'boolean') this.fail(path, value, 'must be true or false');
+    return value;
+  }
+
   integer(path: Path, value: unknown, min: number, max: number): number {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
       this.fail(path, value, `must be a whole number from ${min} to ${max}`);
@@ -177,14 +207,15 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): RouterC
 export function parseConfig(file: string, text: string, options: LoadOptions = {}): RouterConfig {
   const reader = new ConfigReader(file, text);
   const exists = options.namespaceExists ?? namespaceExists;
-  const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules']);
+  const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules', 'conntrack']);
 
   const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : reader.string(['control'], top.control);
   if (top.interfaces === undefined) reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces');
   const interfaces = readInterfaces(reader, exists);
   const routes = top.routes === undefined ? [] : readRoutes(reader, interfaces);
   const rules = top.rules === undefined || top.rules === null ? null : readRules(reader, top.rules);
-  return { file, control, interfaces, routes, rules };
+  const conntrack = top.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : readConntrack(reader);
+  return { file, control, interfaces, routes, rules, conntrack };
 }
 
 function readInterfaces(reader: ConfigReader, exists: (name: string) => boolean): InterfaceConfig[] {
@@ -256,4 +287,20 @@ function readRules(reader: ConfigReader, value: unknown): RulesSource {
   } catch (error) {
     reader.fail(['rules'], text, `cannot read the rules file: ${(error as Error).message}`);
   }
+}
+
+function readConntrack(reader: ConfigReader): ConntrackConfig {
+  const at: Path = ['conntrack'];
+  const raw = reader.requireMap(at, ['max', 'buckets', 'auto_helpers', 'checksum', 'tcp_loose', 'tcp_be_liberal']);
+  const flag = (key: string, fallback: boolean): boolean => (raw[key] === undefined ? fallback : reader.boolean([...at, key], raw[key]));
+  const number = (key: string, fallback: number, min: number, max: number): number =>
+    raw[key] === undefined ? fallback : reader.integer([...at, key], raw[key], min, max);
+  return {
+    max: number('max', DEFAULT_CONNTRACK.max, 1, 16_777_216),
+    buckets: number('buckets', DEFAULT_CONNTRACK.buckets, 1, 16_777_216),
+    autoHelpers: flag('auto_helpers', DEFAULT_CONNTRACK.autoHelpers),
+    checksum: flag('checksum', DEFAULT_CONNTRACK.checksum),
+    tcpLoose: flag('tcp_loose', DEFAULT_CONNTRACK.tcpLoose),
+    tcpBeLiberal: flag('tcp_be_liberal', DEFAULT_CONNTRACK.tcpBeLiberal),
+  };
 }

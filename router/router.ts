@@ -47,6 +47,8 @@ export class Router {
   readonly icmpLimiter: IcmpRateLimiter;
   /** Receives QUEUEd packets; without one they are dropped, as the kernel does with no listener. */
   queueHandler: QueueHandler | null = null;
+  /** Told about every packet dropped after the hooks saw it (conntrack frees unconfirmed entries). */
+  onDrop: ((packet: Packet) => void) | null = null;
   private readonly local: LocalDelivery;
   private readonly chainResult: ChainResult = { verdict: Verdict.ACCEPT, stoppedAt: 0 };
 
@@ -124,7 +126,7 @@ export class Router {
       case Verdict.ACCEPT:
         return this.afterHook(hook, packet);
       case Verdict.DROP:
-        return this.stats.drop(DropReason.HOOK_DROP);
+        return this.dropPacket(packet, DropReason.HOOK_DROP);
       case Verdict.STOLEN:
         return;
       case Verdict.QUEUE:
@@ -134,7 +136,7 @@ export class Router {
 
   private queue(hook: HookPoint, packet: Packet, chain: readonly HookOps[], stoppedAt: number): void {
     const handler = this.queueHandler;
-    if (!handler) return this.stats.drop(DropReason.QUEUE_NO_HANDLER);
+    if (!handler) return this.dropPacket(packet, DropReason.QUEUE_NO_HANDLER);
     packet.detach();
     let settled = false;
     handler(packet, hook, (verdict) => {
@@ -142,8 +144,13 @@ export class Router {
       settled = true;
       if (verdict === Verdict.ACCEPT) this.runHook(hook, packet, stoppedAt + 1, chain);
       else if (verdict === Verdict.REPEAT) this.runHook(hook, packet, stoppedAt, chain);
-      else if (verdict === Verdict.DROP) this.stats.drop(DropReason.HOOK_DROP);
+      else if (verdict === Verdict.DROP) this.dropPacket(packet, DropReason.HOOK_DROP);
     });
+  }
+
+  private dropPacket(packet: Packet, reason: DropReason): void {
+    this.stats.drop(reason);
+    this.onDrop?.(packet);
   }
 
   private afterHook(hook: HookPoint, packet: Packet): void {
@@ -168,12 +175,12 @@ export class Router {
     if (this.localInterface(destination)) return this.runHook(Hook.LOCAL_IN, packet, 0);
     if (this.isBroadcast(destination)) {
       // icmp_echo_ignore_broadcasts is on by default and the router serves nothing else.
-      return this.stats.drop(DropReason.LOCAL_CONSUMED);
+      return this.dropPacket(packet, DropReason.LOCAL_CONSUMED);
     }
-    if (isMartian(destination)) return this.stats.drop(DropReason.MARTIAN_DESTINATION);
+    if (isMartian(destination)) return this.dropPacket(packet, DropReason.MARTIAN_DESTINATION);
     const route = this.routes.lookup(destination);
     if (!route) {
-      this.stats.drop(DropReason.NO_ROUTE);
+      this.dropPacket(packet, DropReason.NO_ROUTE);
       return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET);
     }
     this.forward(packet, route.outInterface);
@@ -183,11 +190,13 @@ export class Router {
   private forward(packet: Packet, outInterface: RouterInterface): void {
     const buf = packet.buf;
     if (ipv4Ttl(buf, 0) <= 1) {
-      this.stats.drop(DropReason.TTL_EXCEEDED);
+      this.dropPacket(packet, DropReason.TTL_EXCEEDED);
       return this.sendIcmpError(packet, IcmpType.TIME_EXCEEDED, 0);
     }
-    if (buf.length > outInterface.mtu && ipv4DontFragment(buf, 0)) {
-      this.stats.drop(DropReason.FRAGMENTATION_NEEDED);
+    // ip_exceeds_mtu: a reassembled datagram is judged by the fragments it came in.
+    const tooBig = packet.fragMaxSize ? packet.fragMaxSize > outInterface.mtu : buf.length > outInterface.mtu;
+    if (tooBig && ipv4DontFragment(buf, 0)) {
+      this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
       return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
     }
     decrementIpv4Ttl(buf, 0);
@@ -198,7 +207,7 @@ export class Router {
 
   private routeOutput(packet: Packet): void {
     const route = this.routes.lookup(ipv4Dst(packet.buf, 0));
-    if (!route) return this.stats.drop(DropReason.NO_ROUTE);
+    if (!route) return this.dropPacket(packet, DropReason.NO_ROUTE);
     packet.outInterface = route.outInterface;
     this.runHook(Hook.POST_ROUTING, packet, 0);
   }
@@ -207,13 +216,15 @@ export class Router {
   private output(packet: Packet): void {
     const outInterface = packet.outInterface!;
     const buf = packet.buf;
-    if (buf.length <= outInterface.mtu) return this.transmit(outInterface, buf);
-    if (ipv4DontFragment(buf, 0)) {
+    // A datagram defrag reassembled leaves in fragments no larger than those it came in.
+    const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
+    if (buf.length <= mtu) return this.transmit(outInterface, buf);
+    if (ipv4DontFragment(buf, 0) && !packet.fragMaxSize) {
       // Grown past the MTU after the forward check (a helper's rewrite) or originated too large.
-      this.stats.drop(DropReason.FRAGMENTATION_NEEDED);
+      this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
       return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
     }
-    const fragments = fragmentIpv4(buf, outInterface.mtu, (fragment) => this.transmit(outInterface, fragment));
+    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
   }
 

@@ -10,14 +10,32 @@ import type { RouterInterface } from './interfaces.ts';
 import { setUpInterface } from './netns-setup.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import { Router } from './router.ts';
+import { NetfilterStack } from '../netfilter/netfilter-stack.ts';
 import { RoutingTable } from './routing-table.ts';
 import { Counter, DropReason } from './stats.ts';
 import type { TunDevice } from './tun/tun-device.ts';
 
 export interface RunningRouter {
   readonly router: Router;
+  readonly netfilter: NetfilterStack;
   readonly control: ControlServer;
   close(): void;
+}
+
+/**
+ * The router with netfilter attached and the config's rules loaded. Throws (RulesError) on a bad
+ * rule before anything outside this process exists.
+ */
+export function buildRouterWithNetfilter(config: RouterConfig, log: RateLimitedLog): { router: Router; netfilter: NetfilterStack } {
+  const router = buildRouter(config);
+  const netfilter = new NetfilterStack(router, {
+    conntrack: { max: config.conntrack.max, buckets: config.conntrack.buckets, autoHelpers: config.conntrack.autoHelpers, checksum: config.conntrack.checksum },
+    trackers: { tcpLoose: config.conntrack.tcpLoose, tcpBeLiberal: config.conntrack.tcpBeLiberal },
+    log,
+  });
+  if (config.rules) netfilter.rules.load(config.rules.text, config.rules.origin, config.rules.firstLine || 1);
+  netfilter.attach();
+  return { router, netfilter };
 }
 
 export function buildRouter(config: RouterConfig): Router {
@@ -41,7 +59,7 @@ export function buildRouter(config: RouterConfig): Router {
 
 export async function startRouter(config: RouterConfig, log = new RateLimitedLog()): Promise<RunningRouter> {
   await ControlServer.claimPath(config.control);
-  const router = buildRouter(config);
+  const { router, netfilter } = buildRouterWithNetfilter(config, log);
   const devices: TunDevice[] = [];
   const closeDevices = (): void => {
     for (const device of devices) device.close();
@@ -53,11 +71,13 @@ export async function startRouter(config: RouterConfig, log = new RateLimitedLog
     throw error;
   }
   const control = new ControlServer(config.control);
-  registerRouterCommands(control, router);
+  registerRouterCommands(control, router, netfilter);
+  netfilter.registerCommands(control);
   try {
     await control.listen();
   } catch (error) {
     closeDevices();
+    netfilter.close();
     throw error;
   }
   router.interfaces.forEach((link, index) => {
@@ -67,10 +87,12 @@ export async function startRouter(config: RouterConfig, log = new RateLimitedLog
   });
   return {
     router,
+    netfilter,
     control,
     close() {
       control.close();
       closeDevices();
+      netfilter.close();
       router.close();
     },
   };
@@ -98,8 +120,10 @@ function startReading(router: Router, link: RouterInterface, device: TunDevice, 
   });
 }
 
-function registerRouterCommands(control: ControlServer, router: Router): void {
-  control.register('stats', { handler: () => router.stats.snapshot() });
+function registerRouterCommands(control: ControlServer, router: Router, netfilter: NetfilterStack): void {
+  control.register('stats', {
+    handler: () => ({ ...router.stats.snapshot(), conntrack: { ...netfilter.conntrack.counters, entries: netfilter.conntrack.table.size }, defrag: netfilter.defrag.counters }),
+  });
   control.register('interfaces', {
     handler: () =>
       router.interfaces.map((link) => ({

@@ -1,0 +1,393 @@
+/**
+ * Connection tracking core (nf_conntrack_core.c): conntrack in at -200 on PRE_ROUTING and
+ * LOCAL_OUT, helpers at 300 and confirmation at INT_MAX on POST_ROUTING and LOCAL_IN.
+ *
+ * - A packet is matched by tuple against confirmed entries; a miss makes a new, unconfirmed
+ *   entry that lives only on the packet until confirm inserts it (so it is invisible to lookups
+ *   and a packet dropped before confirm takes its entry with it).
+ * - New connections fulfil expectations (RELATED, master link, EXPECTED) or get the helper the
+ *   raw table's CT target asked for; helpers are never assigned by port unless configured.
+ * - ICMP errors are matched by the tuple they quote and become RELATED.
+ * - A full table early-drops non-ASSURED entries near the new tuple's bucket, else the packet.
+ */
+import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../hooks.ts';
+import type { HelperRegistry } from '../helpers/helper-registry.ts';
+import type { Packet } from '../../router/packet.ts';
+import { RateLimitedLog } from '../../router/rate-limited-log.ts';
+import { icmpIsError, icmpType } from '../../router/wire/icmp.ts';
+import { IpProtocol, ipv4Dst, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src } from '../../router/wire/ipv4.ts';
+import { Conntrack } from './conntrack-entry.ts';
+import { ConntrackTable } from './conntrack-table.ts';
+import { ExpectationTable } from './expectation-table.ts';
+import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
+import { CtEvent, CtInfo, Status } from './status.ts';
+import { Direction, Tuple } from './tuple.ts';
+
+export const DEFAULT_CONNTRACK_MAX = 262144;
+export const DEFAULT_CONNTRACK_BUCKETS = 65536;
+/** NF_CT_EVICTION_RANGE: buckets early drop looks at. */
+const EVICTION_RANGE = 8;
+const GC_INTERVAL_MS = 250;
+/** Buckets the collector visits per tick: a full pass every 32 ticks (8 s), whatever the table size. */
+const GC_SLICES = 32;
+
+export interface ConntrackOptions {
+  trackers: ReadonlyMap<number, L4Tracker>;
+  generic: L4Tracker;
+  helpers: HelperRegistry;
+  max?: number;
+  buckets?: number;
+  /** Assign helpers by port (the kernel's removed nf_conntrack_helper=1). Off: see README. */
+  autoHelpers?: boolean;
+  /** Verify L4 checksums on PRE_ROUTING (nf_conntrack_checksum). */
+  checksum?: boolean;
+  now?: () => number;
+  log?: RateLimitedLog;
+}
+
+export type ConnectionEvent = 'NEW' | 'UPDATE' | 'DESTROY';
+export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack) => void;
+
+export interface ConntrackCounters {
+  found: number;
+  created: number;
+  invalid: number;
+  dropped: number;
+  earlyDropped: number;
+  tableFull: number;
+  clashes: number;
+  helperFaults: number;
+}
+
+export class ConntrackCore {
+  readonly table: ConntrackTable;
+  readonly expectations: ExpectationTable;
+  readonly now: () => number;
+  readonly counters: ConntrackCounters = { found: 0, created: 0, invalid: 0, dropped: 0, earlyDropped: 0, tableFull: 0, clashes: 0, helperFaults: 0 };
+  readonly max: number;
+  private readonly listeners = new Set<ConnectionListener>();
+  private readonly trackers: ReadonlyMap<number, L4Tracker>;
+  private readonly generic: L4Tracker;
+  private readonly helpers: HelperRegistry;
+  private readonly autoHelpers: boolean;
+  private readonly checksum: boolean;
+  private readonly log: RateLimitedLog;
+  private readonly scratch = new Tuple();
+  private readonly innerScratch = new Tuple();
+  private readonly l4: L4Packet = { buf: Buffer.alloc(0), l4Offset: 0, l4Length: 0 };
+  private gcTimer: NodeJS.Timeout | null = null;
+  private gcCursor = 0;
+
+  constructor(options: ConntrackOptions) {
+    this.trackers = options.trackers;
+    this.generic = options.generic;
+    this.helpers = options.helpers;
+    this.max = options.max ?? DEFAULT_CONNTRACK_MAX;
+    this.table = new ConntrackTable(options.buckets ?? DEFAULT_CONNTRACK_BUCKETS);
+    this.autoHelpers = options.autoHelpers ?? false;
+    this.checksum = options.checksum ?? true;
+    this.now = options.now ?? (() => performance.now());
+    this.log = options.log ?? new RateLimitedLog();
+    this.expectations = new ExpectationTable(this.now);
+  }
+
+  hookOps(): HookOps[] {
+    const track = (packet: Packet, hook: HookPoint): Verdict => this.track(packet, hook);
+    const help = (packet: Packet): Verdict => this.help(packet);
+    const confirm = (packet: Packet): Verdict => this.confirm(packet);
+    return [
+      { hook: Hook.PRE_ROUTING, priority: Priority.CONNTRACK, fn: track, name: 'conntrack-in' },
+      { hook: Hook.LOCAL_OUT, priority: Priority.CONNTRACK, fn: track, name: 'conntrack-in' },
+      { hook: Hook.POST_ROUTING, priority: Priority.CONNTRACK_HELPER, fn: help, name: 'conntrack-helper' },
+      { hook: Hook.LOCAL_IN, priority: Priority.CONNTRACK_HELPER, fn: help, name: 'conntrack-helper' },
+      { hook: Hook.POST_ROUTING, priority: Priority.CONNTRACK_CONFIRM, fn: confirm, name: 'conntrack-confirm' },
+      { hook: Hook.LOCAL_IN, priority: Priority.CONNTRACK_CONFIRM, fn: confirm, name: 'conntrack-confirm' },
+    ];
+  }
+
+  subscribe(listener: ConnectionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts the expiry collector (unref'd: it never keeps the process alive). */
+  start(): void {
+    this.gcTimer ??= setInterval(() => this.collect(), GC_INTERVAL_MS).unref();
+  }
+
+  stop(): void {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.gcTimer = null;
+  }
+
+  trackerFor(protocol: number): L4Tracker {
+    return this.trackers.get(protocol) ?? this.generic;
+  }
+
+  /** nf_conntrack_in. Never drops on its own account except for a full table or a tracker's DROP. */
+  track(packet: Packet, hook: HookPoint): Verdict {
+    if (packet.conntrack) return Verdict.ACCEPT;
+    if (packet.ctTemplate?.notrack) {
+      packet.ctinfo = CtInfo.UNTRACKED;
+      return Verdict.ACCEPT;
+    }
+    const buf = packet.buf;
+    // Defrag runs first; a fragment here means defrag was bypassed: leave it untracked (INVALID).
+    if (ipv4FragmentOffset(buf, 0) !== 0) return this.invalid(packet);
+    const protocol = ipv4Protocol(buf, 0);
+    const l4 = this.l4;
+    l4.buf = buf;
+    l4.l4Offset = ipv4HeaderLength(buf, 0);
+    l4.l4Length = buf.length - l4.l4Offset;
+    const tracker = this.trackerFor(protocol);
+    if (!tracker.validate(l4, this.checksum && hook === Hook.PRE_ROUTING)) return this.invalid(packet);
+    if (protocol === IpProtocol.ICMP && icmpIsError(icmpType(buf, l4.l4Offset))) return this.trackIcmpError(packet, l4);
+    const tuple = this.scratch;
+    tuple.src = ipv4Src(buf, 0);
+    tuple.dst = ipv4Dst(buf, 0);
+    tuple.protocol = protocol;
+    if (!tracker.readTuple(l4, tuple)) return this.invalid(packet);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let entry: Conntrack;
+      let direction: 0 | 1;
+      const node = this.findLive(tuple);
+      if (node) {
+        entry = node.entry;
+        direction = node.direction;
+        this.counters.found++;
+      } else {
+        const created = this.create(packet, tracker, tuple, l4);
+        if (created === null) return this.invalid(packet);
+        if (created === Verdict.DROP) return Verdict.DROP;
+        entry = created;
+        direction = Direction.ORIGINAL;
+      }
+      const verdict = tracker.packet(entry, l4, direction, this.now());
+      if (verdict === TrackVerdict.RECREATE) {
+        this.destroy(entry);
+        continue;
+      }
+      if (verdict === TrackVerdict.DROP) {
+        this.counters.dropped++;
+        return Verdict.DROP;
+      }
+      if (verdict === TrackVerdict.INVALID) return this.invalid(packet);
+      if (direction === Direction.REPLY && !(entry.status & Status.SEEN_REPLY)) {
+        entry.status |= Status.SEEN_REPLY;
+        entry.events |= CtEvent.REPLY;
+      }
+      packet.conntrack = entry;
+      packet.ctinfo =
+        direction === Direction.REPLY
+          ? CtInfo.ESTABLISHED_REPLY
+          : entry.status & Status.SEEN_REPLY
+            ? CtInfo.ESTABLISHED
+            : entry.status & Status.EXPECTED
+              ? CtInfo.RELATED
+              : CtInfo.NEW;
+      return Verdict.ACCEPT;
+    }
+    return this.invalid(packet);
+  }
+
+  /** The connection helper at priority 300: skipped for RELATED_REPLY and for ICMP errors. */
+  help(packet: Packet): Verdict {
+    const entry = packet.conntrack;
+    if (!entry?.helper || packet.ctinfo === CtInfo.RELATED_REPLY) return Verdict.ACCEPT;
+    if (ipv4Protocol(packet.buf, 0) !== entry.tuples[0].protocol) return Verdict.ACCEPT;
+    const helper = entry.helper;
+    try {
+      return helper.help(packet, entry, packet.ctinfo, ipv4HeaderLength(packet.buf, 0));
+    } catch (error) {
+      // A helper bug costs its own verdict, never the router.
+      this.counters.helperFaults++;
+      this.log.log(`helper-${helper.name}`, `helper ${helper.name} failed: ${(error as Error).message}`);
+      return helper.faultVerdict ?? Verdict.ACCEPT;
+    }
+  }
+
+  /** __nf_conntrack_confirm: original-direction packets of a new entry insert it into the table. */
+  confirm(packet: Packet): Verdict {
+    const entry = packet.conntrack;
+    if (!entry) return Verdict.ACCEPT;
+    if (!entry.confirmed) {
+      if (packet.ctinfo !== CtInfo.NEW && packet.ctinfo !== CtInfo.RELATED) return Verdict.ACCEPT;
+      const clash = this.findLive(entry.tuples[0]) ?? this.findLive(entry.tuples[1]);
+      if (clash) return this.resolveClash(packet, entry, clash.entry);
+      entry.status |= Status.CONFIRMED;
+      this.table.insert(entry);
+      entry.events = 0;
+      this.emit('NEW', entry);
+      return Verdict.ACCEPT;
+    }
+    if (entry.events) {
+      entry.events = 0;
+      this.emit('UPDATE', entry);
+    }
+    return Verdict.ACCEPT;
+  }
+
+  /**
+   * A packet whose entry was never confirmed is gone (dropped or stolen): its entry goes with it,
+   * and so do expectations a helper already made for it.
+   */
+  packetDropped(packet: Packet): void {
+    const entry = packet.conntrack;
+    if (entry && !entry.confirmed && entry.expectations.length) this.expectations.removeMaster(entry);
+  }
+
+  /** Removes a connection: from the table, with its expectations and helper state (DESTROY event). */
+  destroy(entry: Conntrack): void {
+    if (entry.dying) return;
+    entry.status |= Status.DYING;
+    if (entry.confirmed) this.table.remove(entry);
+    this.expectations.removeMaster(entry);
+    entry.helper?.destroy?.(entry);
+    if (entry.confirmed) this.emit('DESTROY', entry);
+  }
+
+  /** Every live confirmed entry. */
+  list(): Conntrack[] {
+    const now = this.now();
+    return this.table.all().filter((entry) => entry.timeout > now || entry.status & Status.FIXED_TIMEOUT);
+  }
+
+  flush(): number {
+    const entries = this.table.all();
+    for (const entry of entries) this.destroy(entry);
+    return entries.length;
+  }
+
+  /** One tick of the collector: a slice of the buckets, and the expectations. */
+  collect(): void {
+    const buckets = this.table.bucketCount;
+    const slice = Math.max(1, Math.ceil(buckets / GC_SLICES));
+    const now = this.now();
+    for (let i = 0; i < slice; i++) {
+      this.table.forEachInBucket(this.gcCursor, (entry) => {
+        if (entry.timeout <= now && !(entry.status & Status.FIXED_TIMEOUT)) this.destroy(entry);
+      });
+      this.gcCursor = (this.gcCursor + 1) % buckets;
+    }
+    this.expectations.expire();
+  }
+
+  private emit(event: ConnectionEvent, entry: Conntrack): void {
+    for (const listener of this.listeners) listener(event, entry);
+  }
+
+  /** The kernel's -NF_ACCEPT: the packet passes with no connection (ctstate INVALID). */
+  private invalid(packet: Packet): Verdict {
+    this.counters.invalid++;
+    packet.conntrack = null;
+    return Verdict.ACCEPT;
+  }
+
+  /** A confirmed entry holding `tuple`, destroying it first if its time is up. */
+  private findLive(tuple: Tuple) {
+    const node = this.table.find(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
+    if (!node) return null;
+    const entry = node.entry;
+    if (entry.timeout <= this.now() && !(entry.status & Status.FIXED_TIMEOUT)) {
+      this.destroy(entry);
+      return null;
+    }
+    return node;
+  }
+
+  /** init_conntrack: a new unconfirmed entry, or null (refused: INVALID) or DROP (table full). */
+  private create(packet: Packet, tracker: L4Tracker, tuple: Tuple, l4: L4Packet): Conntrack | null | typeof Verdict.DROP {
+    const reply = new Tuple(tuple.dst, tuple.src, tuple.protocol);
+    if (!tracker.invertTuple(tuple, reply)) return null;
+    if (this.table.size >= this.max && !this.earlyDrop(tuple)) {
+      this.counters.tableFull++;
+      this.log.log('table-full', `conntrack table full (${this.max} entries): dropping packet`);
+      return Verdict.DROP;
+    }
+    const entry = new Conntrack(tracker, tuple.clone(), reply);
+    if (!tracker.newConnection(entry, l4, this.now())) return null;
+    const expectation = this.expectations.take(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
+    if (expectation) {
+      entry.master = expectation.master;
+      entry.status |= Status.EXPECTED;
+      entry.helper = expectation.childHelper;
+      expectation.onMatch?.(entry, expectation);
+    } else {
+      this.attachHelper(packet, entry);
+    }
+    this.counters.created++;
+    return entry;
+  }
+
+  private attachHelper(packet: Packet, entry: Conntrack): void {
+    const wanted = packet.ctTemplate?.helper;
+    if (wanted) {
+      const helper = this.helpers.get(wanted);
+      if (helper && helper.protocol === entry.tuples[0].protocol) {
+        entry.helper = helper;
+        entry.status |= Status.HELPER;
+      }
+      return;
+    }
+    if (this.autoHelpers) entry.helper = this.helpers.byPort(entry.tuples[1].protocol, entry.tuples[1].srcPort);
+  }
+
+  /** early_drop: free non-ASSURED entries in the buckets next to the new tuple's. */
+  private earlyDrop(tuple: Tuple): boolean {
+    const first = this.table.bucketOf(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
+    let dropped = 0;
+    for (let i = 0; i < EVICTION_RANGE && dropped === 0; i++) {
+      this.table.forEachInBucket(first + i, (entry) => {
+        if (entry.status & Status.ASSURED) return;
+        this.destroy(entry);
+        dropped++;
+      });
+    }
+    this.counters.earlyDropped += dropped;
+    return dropped > 0;
+  }
+
+  /** nf_ct_resolve_clash: UDP and GRE take over an identical confirmed entry; others are dropped. */
+  private resolveClash(packet: Packet, entry: Conntrack, existing: Conntrack): Verdict {
+    this.counters.clashes++;
+    const protocol = entry.tuples[0].protocol;
+    const identical = existing.tuples[0].equals(entry.tuples[0]) && existing.tuples[1].equals(entry.tuples[1]);
+    if ((protocol === IpProtocol.UDP || protocol === IpProtocol.GRE) && identical) {
+      packet.conntrack = existing;
+      return Verdict.ACCEPT;
+    }
+    this.packetDropped(packet);
+    return Verdict.DROP;
+  }
+
+  /**
+   * nf_conntrack_inet_error: the quoted datagram's tuple, inverted, must name a connection whose
+   * destination in that direction is the error's destination; the error is then RELATED to it.
+   */
+  private trackIcmpError(packet: Packet, l4: L4Packet): Verdict {
+    const buf = packet.buf;
+    const innerAt = l4.l4Offset + 8;
+    if (buf.length < innerAt + 20 || buf[innerAt]! >> 4 !== 4) return this.invalid(packet);
+    const innerHeader = ipv4HeaderLength(buf, innerAt);
+    if (innerHeader < 20 || ipv4FragmentOffset(buf, innerAt) !== 0) return this.invalid(packet);
+    const innerProtocol = ipv4Protocol(buf, innerAt);
+    const tracker = this.trackerFor(innerProtocol);
+    const inner = this.innerScratch;
+    inner.src = ipv4Src(buf, innerAt);
+    inner.dst = ipv4Dst(buf, innerAt);
+    inner.protocol = innerProtocol;
+    const innerL4: L4Packet = { buf, l4Offset: innerAt + innerHeader, l4Length: buf.length - innerAt - innerHeader };
+    if (innerProtocol === IpProtocol.ICMP && innerL4.l4Length >= 1 && icmpIsError(icmpType(buf, innerL4.l4Offset))) return this.invalid(packet);
+    if (!tracker.readTuple(innerL4, inner)) return this.invalid(packet);
+    const inverted = this.scratch.set(inner.dst, inner.src, innerProtocol, 0, 0);
+    if (!tracker.invertTuple(inner, inverted)) return this.invalid(packet);
+    const node = this.findLive(inverted);
+    if (!node) return this.invalid(packet);
+    const entry = node.entry;
+    if (entry.tuples[node.direction].dst !== ipv4Dst(buf, 0)) return this.invalid(packet);
+    packet.conntrack = entry;
+    packet.ctinfo = node.direction === Direction.REPLY ? CtInfo.RELATED_REPLY : CtInfo.RELATED;
+    return Verdict.ACCEPT;
+  }
+}
+

@@ -1,0 +1,121 @@
+/**
+ * Connections and expectations as conntrack-tools prints them (libnetfilter_conntrack's default
+ * output, checked against `conntrack -L/-E` on the kernel of this machine):
+ *
+ *   tcp      6 431999 ESTABLISHED src=... dst=... sport=.. dport=.. src=... [ASSURED] mark=0 use=1
+ *       [NEW] udp      17 30 src=... dst=... sport=.. dport=.. [UNREPLIED] src=...
+ *   300 proto=6 src=... dst=... sport=0 dport=N mask-src=... mask-dst=... sport=0 dport=65535 master-src=... class=0 helper=ftp
+ *
+ * Event lines carry no mark/use (the kernel's events do not include them unless set).
+ */
+import { formatIpv4Address } from '../../router/addresses.ts';
+import type { Conntrack } from './conntrack-entry.ts';
+import type { Expectation } from './expectation.ts';
+import { Status } from './status.ts';
+import type { Tuple } from './tuple.ts';
+
+export type EventKind = 'NEW' | 'UPDATE' | 'DESTROY';
+
+function tupleText(entry: Conntrack, tuple: Tuple): string {
+  return `src=${formatIpv4Address(tuple.src)} dst=${formatIpv4Address(tuple.dst)} ${entry.tracker.formatTupleFields(tuple)}`;
+}
+
+/** Seconds left as the kernel reports them (truncated), never negative. */
+export function secondsLeft(deadline: number, now: number): number {
+  return Math.max(0, Math.floor((deadline - now) / 1000));
+}
+
+function connectionBody(entry: Conntrack, now: number): string {
+  const tracker = entry.tracker;
+  let line = `${tracker.name.padEnd(8)} ${entry.tuples[0].protocol} ${secondsLeft(entry.timeout, now)} `;
+  const state = tracker.stateName(entry);
+  if (state) line += `${state} `;
+  line += tupleText(entry, entry.tuples[0]);
+  if (!(entry.status & Status.SEEN_REPLY)) line += '[UNREPLIED] ';
+  line += tupleText(entry, entry.tuples[1]);
+  if (entry.status & Status.ASSURED) line += '[ASSURED] ';
+  return line;
+}
+
+/** One line of `conntrack -L`. */
+export function formatConnection(entry: Conntrack, now: number): string {
+  let line = `${connectionBody(entry, now)}mark=${entry.mark} `;
+  if (entry.helper) line += `helper=${entry.helper.name} `;
+  return `${line}use=1`;
+}
+
+/** One line of `conntrack -E`: the event right-aligned in 9 columns, as conntrack prints it. */
+export function formatConnectionEvent(kind: EventKind, entry: Conntrack, now: number): string {
+  let line = `${`[${kind}]`.padStart(9)} ${connectionBody(entry, now)}`;
+  if (entry.mark) line += `mark=${entry.mark} `;
+  if (entry.helper) line += `helper=${entry.helper.name} `;
+  return line.trimEnd();
+}
+
+function expectationBody(expectation: Expectation, now: number): string {
+  const t = expectation.tuple;
+  const mask = expectation.mask;
+  const master = expectation.master.tuples[0];
+  return (
+    `${secondsLeft(expectation.timeout, now)} proto=${t.protocol} ` +
+    `src=${formatIpv4Address(t.src)} dst=${formatIpv4Address(t.dst)} ${portFields(t.protocol, t.srcPort, t.dstPort)}` +
+    // The destination address and port always match exactly: their mask is all ones.
+    `mask-src=${formatIpv4Address(mask.src)} mask-dst=255.255.255.255 ${portFields(t.protocol, mask.srcPort, 0xffff)}` +
+    `master-src=${formatIpv4Address(master.src)} master-dst=${formatIpv4Address(master.dst)} ${portFields(master.protocol, master.srcPort, master.dstPort)}` +
+    `class=${expectation.expectClass} helper=${expectation.helper.name}`
+  );
+}
+
+/** GRE expectations print keys, the others ports. */
+function portFields(protocol: number, sport: number, dport: number): string {
+  if (protocol === 47) return `srckey=0x${sport.toString(16)} dstkey=0x${dport.toString(16)} `;
+  return `sport=${sport} dport=${dport} `;
+}
+
+/** One line of `conntrack -L expect`. */
+export function formatExpectation(expectation: Expectation, now: number): string {
+  return expectationBody(expectation, now);
+}
+
+/** One line of `conntrack -E expect`. */
+export function formatExpectationEvent(kind: 'NEW' | 'DESTROY', expectation: Expectation, now: number): string {
+  return `${`[${kind}]`.padStart(9)} ${expectationBody(expectation, now)}`;
+}
+
+/** The same entry as data, for `-o json`. */
+export function connectionJson(entry: Conntrack, now: number): Record<string, unknown> {
+  const tuple = (t: Tuple): Record<string, unknown> => ({
+    src: formatIpv4Address(t.src),
+    dst: formatIpv4Address(t.dst),
+    protocol: t.protocol,
+    sport: t.srcPort,
+    dport: t.dstPort,
+  });
+  return {
+    id: entry.id,
+    protocol: entry.tracker.name,
+    timeout: secondsLeft(entry.timeout, now),
+    state: entry.tracker.stateName(entry) || null,
+    original: tuple(entry.tuples[0]),
+    reply: tuple(entry.tuples[1]),
+    status: Object.entries(Status)
+      .filter(([, bit]) => entry.status & bit)
+      .map(([name]) => name),
+    mark: entry.mark,
+    helper: entry.helper?.name ?? null,
+    master: entry.master ? tuple(entry.master.tuples[0]) : null,
+  };
+}
+
+export function expectationJson(expectation: Expectation, now: number): Record<string, unknown> {
+  const t = expectation.tuple;
+  return {
+    timeout: secondsLeft(expectation.timeout, now),
+    protocol: t.protocol,
+    tuple: { src: formatIpv4Address(t.src), dst: formatIpv4Address(t.dst), sport: t.srcPort, dport: t.dstPort },
+    mask: { src: formatIpv4Address(expectation.mask.src), sport: expectation.mask.srcPort },
+    master: connectionJson(expectation.master, now).original,
+    class: expectation.expectClass,
+    helper: expectation.helper.name,
+  };
+}
