@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setUpKernelRouter } from './kernel-router.ts';
 import { Topology, uniqueTag } from './netns-topology.ts';
 import { startRouterProcess } from './router-process.ts';
 import { ensurePrograms } from './system-packages.ts';
@@ -69,17 +70,10 @@ function cForwarder(binary: string): Forwarder {
 }
 
 const kernel: Forwarder = async (topology) => {
-  const router = topology.ns('router');
-  for (const [role, address, routerAddress] of [['client', CLIENT.address, CLIENT.router], ['server', SERVER.address, SERVER.router]] as const) {
-    const ns = topology.ns(role);
-    ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', `to-${role}`, 'netns', router]);
-    ip(['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
-    ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
-    ip(['-n', ns, 'route', 'replace', 'default', 'via', routerAddress.split('/')[0]!]);
-    ip(['-n', router, 'addr', 'add', routerAddress, 'dev', `to-${role}`]);
-    ip(['-n', router, 'link', 'set', `to-${role}`, 'up']);
-  }
-  execFileSync('ip', ['netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  setUpKernelRouter(topology, 'router', [
+    { name: 'lan0', role: 'client', address: CLIENT.router, peer: CLIENT.address },
+    { name: 'wan0', role: 'server', address: SERVER.router, peer: SERVER.address },
+  ]);
   return async () => undefined;
 };
 

@@ -3,9 +3,9 @@
 // Every mode prints one JSON line with what it saw, and bounds itself in time.
 //   tcp-sink PORT                 accept one connection, read to the end: {bytes, sha256}
 //   tcp-send HOST PORT BYTES      send BYTES deterministic bytes: {bytes, sha256}
-//   tcp-connect HOST PORT         try to connect: {result: "connected"|error code}
+//   tcp-connect HOST PORT [MS]    try to connect within MS (default 10000): {result: "connected"|"timeout"|error code}
 //   udp-echo PORT                 echo datagrams back until killed
-//   udp-ask HOST PORT TEXT        send TEXT, wait for the reply: {reply} or {error}
+//   udp-ask HOST PORT TEXT [MS]   send TEXT, wait up to MS (default 5000) for the reply: {reply} or {error}
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -46,9 +46,9 @@ switch (mode) {
     break;
   }
   case 'tcp-connect': {
-    deadline(10_000);
-    const socket = connect(Number(args[1]), args[0], () => (print({ result: 'connected' }), socket.destroy()));
-    socket.on('error', (error) => print({ result: error.code }));
+    const socket = connect(Number(args[1]), args[0], () => (print({ result: 'connected' }), socket.destroy(), process.exit(0)));
+    socket.on('error', (error) => (print({ result: error.code }), process.exit(0)));
+    setTimeout(() => (print({ result: 'timeout' }), process.exit(0)), Number(args[2] ?? 10_000)).unref();
     break;
   }
   case 'udp-echo': {
@@ -58,7 +58,7 @@ switch (mode) {
     break;
   }
   case 'udp-ask': {
-    deadline(5_000);
+    deadline(Number(args[3] ?? 5_000));
     const socket = createSocket('udp4');
     socket.on('message', (message) => (print({ reply: message.toString() }), process.exit(0)));
     socket.on('error', (error) => (print({ error: error.code }), process.exit(0)));

@@ -28,6 +28,12 @@ export const DEFAULT_CONNTRACK_BUCKETS = 65536;
 /** NF_CT_EVICTION_RANGE: buckets early drop looks at. */
 const EVICTION_RANGE = 8;
 const GC_INTERVAL_MS = 250;
+/**
+ * The conntrack clock ticks in jiffies of a HZ=250 kernel, so that a timeout just set reads back
+ * as the whole number of seconds (an event right after a SYN shows 120, as the kernel's do).
+ */
+const JIFFY_MS = 4;
+const jiffyClock = (): number => Math.floor(performance.now() / JIFFY_MS) * JIFFY_MS;
 /** Buckets the collector visits per tick: a full pass every 32 ticks (8 s), whatever the table size. */
 const GC_SLICES = 32;
 
@@ -86,7 +92,7 @@ export class ConntrackCore {
     this.table = new ConntrackTable(options.buckets ?? DEFAULT_CONNTRACK_BUCKETS);
     this.autoHelpers = options.autoHelpers ?? false;
     this.checksum = options.checksum ?? true;
-    this.now = options.now ?? (() => performance.now());
+    this.now = options.now ?? jiffyClock;
     this.log = options.log ?? new RateLimitedLog();
     this.expectations = new ExpectationTable(this.now);
   }

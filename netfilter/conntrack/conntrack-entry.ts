@@ -6,6 +6,7 @@
 import type { ConntrackHelper } from '../helpers/helper.ts';
 import type { Expectation } from './expectation.ts';
 import type { L4Tracker } from './l4-tracker.ts';
+import type { SeqAdjustWay } from './seqadj.ts';
 import { Status } from './status.ts';
 import { Direction, Tuple } from './tuple.ts';
 
@@ -39,6 +40,8 @@ export class Conntrack {
   readonly hashNodes: [TupleHashNode, TupleHashNode];
   /** CtEvent bits gathered while a packet is processed; delivered (and cleared) by the core. */
   events = 0;
+  /** Per direction, set once a helper changed a TCP payload's length (see seqadj.ts). */
+  seqAdjust: [SeqAdjustWay, SeqAdjustWay] | null = null;
 
   constructor(readonly tracker: L4Tracker, original: Tuple, reply: Tuple) {
     this.tuples = [original, reply];

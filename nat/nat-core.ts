@@ -1,0 +1,206 @@
+/**
+ * The NAT decision (nf_nat_core.c): taken once per connection and manip type, on its first packet,
+ * and recorded in the conntrack entry by changing its reply tuple. Every later packet, in both
+ * directions, is rewritten from the two tuples alone (see nat-manip.ts).
+ *
+ * Choosing the new tuple follows get_unique_tuple():
+ *   1. SNAT: keep the connection's own source if it is in range and unused, else reuse the mapping
+ *      an existing connection from the same source address and port got (endpoint-independent
+ *      mapping), if still unused;
+ *   2. pick the address in the range by a hash of the addresses (the same client keeps the same
+ *      public address; --persistent ignores the destination);
+ *   3. keep the port if in range and unused, else search the range from an offset, at most 128
+ *      tries and then halving, as the kernel does. DNAT without a port range never changes ports.
+ */
+import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
+import type { ConntrackCore } from '../netfilter/conntrack/conntrack-core.ts';
+import { Status } from '../netfilter/conntrack/status.ts';
+import { Tuple, hashTupleFields } from '../netfilter/conntrack/tuple.ts';
+import { IpProtocol } from '../router/wire/ipv4.ts';
+import { NatRangeFlag, type NatRange } from './nat-range.ts';
+
+export const ManipType = { SRC: 0, DST: 1 } as const;
+export type ManipType = (typeof ManipType)[keyof typeof ManipType];
+
+const MAX_ATTEMPTS = 128;
+const GRE = IpProtocol.GRE;
+
+export function natStatusBit(manip: ManipType): number {
+  return manip === ManipType.SRC ? Status.SRC_NAT : Status.DST_NAT;
+}
+
+export function natDoneBit(manip: ManipType): number {
+  return manip === ManipType.SRC ? Status.SRC_NAT_DONE : Status.DST_NAT_DONE;
+}
+
+export function natInitialized(entry: Conntrack, manip: ManipType): boolean {
+  return (entry.status & natDoneBit(manip)) !== 0;
+}
+
+export class NatCore {
+  /** Source address/protocol/port -> the latest connection SNATed from it (the kernel's bysource hash). */
+  private readonly bySource = new Map<string, Conntrack>();
+  private readonly candidate = new Tuple();
+  private readonly inverse = new Tuple();
+
+  constructor(
+    private readonly conntrack: ConntrackCore,
+    private readonly random: () => number = Math.random,
+  ) {
+    conntrack.subscribe((event, entry) => {
+      if (event !== 'DESTROY' || !(entry.status & Status.SRC_NAT_DONE)) return;
+      const key = sourceKey(entry.tuples[0]);
+      if (this.bySource.get(key) === entry) this.bySource.delete(key);
+    });
+  }
+
+  /**
+   * nf_nat_setup_info: binds `entry` for `manip` within `range`. False when no unique tuple could
+   * be found (the packet is then dropped).
+   */
+  setup(entry: Conntrack, range: NatRange, manip: ManipType): boolean {
+    if (natInitialized(entry, manip)) return true;
+    // The original tuple as it looks after any manip already done (the inverse of the reply).
+    const current = new Tuple();
+    this.invert(entry, entry.tuples[1], current);
+    const chosen = this.uniqueTuple(entry, current, range, manip);
+    if (!chosen) return false;
+    if (!chosen.equals(current)) {
+      const reply = new Tuple();
+      this.invert(entry, chosen, reply);
+      entry.tuples[1] = reply;
+      entry.status |= natStatusBit(manip);
+    }
+    if (manip === ManipType.SRC) this.bySource.set(sourceKey(entry.tuples[0]), entry);
+    entry.status |= natDoneBit(manip);
+    return true;
+  }
+
+  /** nf_nat_alloc_null_binding: keep the address, let the port move only if the tuple is taken. */
+  setupNull(entry: Conntrack, manip: ManipType): boolean {
+    const reply = entry.tuples[1];
+    const address = manip === ManipType.SRC ? reply.dst : reply.src;
+    return this.setup(entry, { flags: NatRangeFlag.MAP_IPS, minAddress: address, maxAddress: address, minPort: 0, maxPort: 0 }, manip);
+  }
+
+  /** Whether another connection already uses `tuple` as its original direction (nf_nat_used_tuple). */
+  used(tuple: Tuple, ignore: Conntrack): boolean {
+    const reply = this.inverse;
+    this.invert(ignore, tuple, reply);
+    const node = this.conntrack.table.find(reply.src, reply.dst, reply.protocol, reply.srcPort, reply.dstPort);
+    return node !== null && node.entry !== ignore && !node.entry.dying;
+  }
+
+  private invert(entry: Conntrack, tuple: Tuple, into: Tuple): void {
+    into.set(tuple.dst, tuple.src, tuple.protocol, 0, 0);
+    entry.tracker.invertTuple(tuple, into);
+  }
+
+  private uniqueTuple(entry: Conntrack, original: Tuple, range: NatRange, manip: ManipType): Tuple | null {
+    const tuple = this.candidate.copyFrom(original);
+    if (manip === ManipType.SRC && !(range.flags & NatRangeFlag.PROTO_RANDOM)) {
+      if (inRange(tuple, range, manip)) {
+        if (!this.used(tuple, entry)) return tuple.clone();
+      } else if (this.appropriateSource(tuple, range) && !this.used(tuple, entry)) {
+        return tuple.clone();
+      }
+    }
+    tuple.copyFrom(original);
+    this.bestAddress(tuple, range, manip);
+    if (!(range.flags & NatRangeFlag.PROTO_RANDOM)) {
+      if (range.flags & NatRangeFlag.PROTO_SPECIFIED) {
+        if (portInRange(tuple, range, manip) && (range.minPort === range.maxPort || !this.used(tuple, entry))) return tuple.clone();
+      } else if (!this.used(tuple, entry)) {
+        return tuple.clone();
+      }
+    }
+    return this.uniquePort(entry, tuple, range, manip) ? tuple.clone() : null;
+  }
+
+  /** find_appropriate_src: the mapping an existing connection from the same source got. */
+  private appropriateSource(tuple: Tuple, range: NatRange): boolean {
+    const previous = this.bySource.get(sourceKey(tuple));
+    if (!previous || previous.dying || !previous.confirmed) return false;
+    const mapped = previous.tuples[1];
+    const candidate = this.inverse.set(mapped.dst, tuple.dst, tuple.protocol, mapped.dstPort, tuple.dstPort);
+    if (!inRange(candidate, range, ManipType.SRC)) return false;
+    tuple.src = mapped.dst;
+    tuple.srcPort = mapped.dstPort;
+    return true;
+  }
+
+  /** find_best_ips_proto: a hash of the addresses picks the address, so a client keeps its mapping. */
+  private bestAddress(tuple: Tuple, range: NatRange, manip: ManipType): void {
+    if (!(range.flags & NatRangeFlag.MAP_IPS)) return;
+    let address = range.minAddress;
+    if (range.maxAddress !== range.minAddress) {
+      const persistent = (range.flags & NatRangeFlag.PERSISTENT) !== 0;
+      const hash = hashTupleFields(tuple.src, persistent ? 0 : tuple.dst, persistent ? 0 : tuple.protocol, 0, 0);
+      address = (range.minAddress + (hash % (range.maxAddress - range.minAddress + 1))) >>> 0;
+    }
+    if (manip === ManipType.SRC) tuple.src = address;
+    else tuple.dst = address;
+  }
+
+  /** nf_nat_l4proto_unique_tuple: search the port (ICMP id, GRE key) range for an unused tuple. */
+  private uniquePort(entry: Conntrack, tuple: Tuple, range: NatRange, manip: ManipType): boolean {
+    const protocol = tuple.protocol;
+    let min: number;
+    let size: number;
+    const current = manip === ManipType.SRC ? tuple.srcPort : tuple.dstPort;
+    if (protocol === IpProtocol.ICMP) {
+      // The echo id is the "source port" whatever the manip type.
+      [min, size] = range.flags & NatRangeFlag.PROTO_SPECIFIED ? [range.minPort, range.maxPort - range.minPort + 1] : [0, 65536];
+      return this.search(entry, tuple, (id) => (tuple.srcPort = id), min, size, true);
+    }
+    if (protocol === GRE) {
+      if (!entry.master) return !this.used(tuple, entry);
+      [min, size] = range.flags & NatRangeFlag.PROTO_SPECIFIED ? [range.minPort, range.maxPort - range.minPort + 1] : [1, 65535];
+    } else if (protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) {
+      if (range.flags & NatRangeFlag.PROTO_SPECIFIED) {
+        [min, size] = [range.minPort, range.maxPort - range.minPort + 1];
+      } else {
+        // A destination's port is never changed without a range.
+        if (manip === ManipType.DST) return !this.used(tuple, entry);
+        // Keep privileged ports privileged, and below 512 below 512 (a loose convention).
+        [min, size] = current < 512 ? [1, 511] : current < 1024 ? [600, 424] : [1024, 64512];
+      }
+    } else {
+      return !this.used(tuple, entry);
+    }
+    const set = manip === ManipType.SRC ? (port: number) => (tuple.srcPort = port) : (port: number) => (tuple.dstPort = port);
+    return this.search(entry, tuple, set, min, size, manip !== ManipType.DST || (range.flags & NatRangeFlag.PROTO_RANDOM) !== 0);
+  }
+
+  private search(entry: Conntrack, tuple: Tuple, set: (value: number) => void, min: number, size: number, randomStart: boolean): boolean {
+    let offset = randomStart ? Math.floor(this.random() * 65536) : 0;
+    let attempts = Math.min(size, MAX_ATTEMPTS);
+    for (;;) {
+      for (let i = 0; i < attempts; i++, offset++) {
+        set(min + (offset % size));
+        if (!this.used(tuple, entry)) return true;
+      }
+      if (attempts >= size || attempts < 16) return false;
+      attempts >>= 1;
+      offset = Math.floor(this.random() * 65536);
+    }
+  }
+}
+
+function sourceKey(tuple: Tuple): string {
+  return `${tuple.src}/${tuple.protocol}/${tuple.srcPort}`;
+}
+
+function portInRange(tuple: Tuple, range: NatRange, manip: ManipType): boolean {
+  const port = tuple.protocol === IpProtocol.ICMP || manip === ManipType.SRC ? tuple.srcPort : tuple.dstPort;
+  return port >= range.minPort && port <= range.maxPort;
+}
+
+/** nf_nat_inet_in_range */
+function inRange(tuple: Tuple, range: NatRange, manip: ManipType): boolean {
+  if (range.flags & NatRangeFlag.MAP_IPS) {
+    const address = manip === ManipType.SRC ? tuple.src : tuple.dst;
+    if (address < range.minAddress || address > range.maxAddress) return false;
+  }
+  return !(range.flags & NatRangeFlag.PROTO_SPECIFIED) || portInRange(tuple, range, manip);
+}
