@@ -9,7 +9,8 @@ import { RateLimitedLog } from '../router/rate-limited-log.ts';
 import { buildTcpReset } from '../router/tcp-reset.ts';
 import { ConntrackCore, type ConntrackOptions } from './conntrack/conntrack-core.ts';
 import { registerConntrackCommands } from './conntrack/conntrack-commands.ts';
-import { createTrackers, type TrackerOptions } from './conntrack/trackers/index.ts';
+import { createTrackers, genericTracker, type TrackerOptions } from './conntrack/trackers/index.ts';
+import { seqAdjustHookOps, seqOffset } from './conntrack/seqadj.ts';
 import { Defrag } from './defrag.ts';
 import { HelperRegistry } from './helpers/helper-registry.ts';
 import { RuleTables } from './tables/index.ts';
@@ -35,8 +36,9 @@ export class NetfilterStack {
   ) {
     const log = options.log ?? new RateLimitedLog();
     this.helpers = options.helpers ?? new HelperRegistry();
-    const { trackers, generic } = createTrackers(options.trackers ?? {});
-    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic, helpers: this.helpers, log });
+    const trackerOptions = options.trackers ?? {};
+    const trackers = createTrackers({ ...trackerOptions, tcp: { ...trackerOptions.tcp, seqOffset } });
+    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log });
     this.rules = new RuleTables({
       reject: {
         sendIcmpError: (packet, type, code) => router.sendIcmpError(packet, type, code),
@@ -52,7 +54,8 @@ export class NetfilterStack {
 
   /** Registers every op on the router and starts the conntrack collector. */
   attach(): void {
-    for (const ops of [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...this.rules.hookOps()]) this.router.register(ops);
+    const seqadj = seqAdjustHookOps(() => this.conntrack.counters.dropped++);
+    for (const ops of [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...seqadj, ...this.rules.hookOps()]) this.router.register(ops);
     this.router.onDrop = (packet) => this.conntrack.packetDropped(packet);
     this.conntrack.start();
   }

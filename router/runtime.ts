@@ -30,7 +30,7 @@ export function buildRouterWithNetfilter(config: RouterConfig, log: RateLimitedL
   const router = buildRouter(config);
   const netfilter = new NetfilterStack(router, {
     conntrack: { max: config.conntrack.max, buckets: config.conntrack.buckets, autoHelpers: config.conntrack.autoHelpers, checksum: config.conntrack.checksum },
-    trackers: { tcpLoose: config.conntrack.tcpLoose, tcpBeLiberal: config.conntrack.tcpBeLiberal },
+    trackers: { tcp: { loose: config.conntrack.tcpLoose, liberal: config.conntrack.tcpBeLiberal } },
     log,
   });
   if (config.rules) netfilter.rules.load(config.rules.text, config.rules.origin, config.rules.firstLine || 1);

@@ -20,6 +20,7 @@ import { Conntrack } from './conntrack-entry.ts';
 import { ConntrackTable } from './conntrack-table.ts';
 import { ExpectationTable } from './expectation-table.ts';
 import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
+import { killedByTracker } from './trackers/index.ts';
 import { CtEvent, CtInfo, Status } from './status.ts';
 import { Direction, Tuple } from './tuple.ts';
 
@@ -178,6 +179,8 @@ export class ConntrackCore {
         return Verdict.DROP;
       }
       if (verdict === TrackVerdict.INVALID) return this.invalid(packet);
+      // The tracker ended the connection (TCP: a reset before any reply): it goes now.
+      if (killedByTracker(entry)) this.destroy(entry);
       if (direction === Direction.REPLY && !(entry.status & Status.SEEN_REPLY)) {
         entry.status |= Status.SEEN_REPLY;
         entry.events |= CtEvent.REPLY;
@@ -217,6 +220,7 @@ export class ConntrackCore {
     const entry = packet.conntrack;
     if (!entry) return Verdict.ACCEPT;
     if (!entry.confirmed) {
+      if (entry.dying) return Verdict.ACCEPT;
       if (packet.ctinfo !== CtInfo.NEW && packet.ctinfo !== CtInfo.RELATED) return Verdict.ACCEPT;
       const clash = this.findLive(entry.tuples[0]) ?? this.findLive(entry.tuples[1]);
       if (clash) return this.resolveClash(packet, entry, clash.entry);

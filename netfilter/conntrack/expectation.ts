@@ -30,6 +30,10 @@ export class Expectation {
   timeout = 0;
   /** Insertion order within the master, for evicting the oldest of a class. */
   insertedAt = 0;
+  /** For NAT helpers: the direction of the master the expected connection goes (exp->dir). */
+  natDirection: 0 | 1 = 0;
+  /** For NAT helpers: the port announced in the payload before rewriting (exp->saved_proto). */
+  savedPort = 0;
 
   constructor(
     readonly master: Conntrack,

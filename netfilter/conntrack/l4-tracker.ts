@@ -1,7 +1,8 @@
 /**
  * One connection tracker per L4 protocol (nf_conntrack_l4proto), each in its own file behind this
  * interface. A tracker reads the L4 header in place (no parsing into objects), owns the
- * protocol's state kept on the entry, and sets the entry's timeout.
+ * protocol's state kept on the entry, and sets the entry's timeout. Trackers hold no clock: the
+ * caller passes `now` (ms on the conntrack clock) to every call that needs the time.
  */
 import type { Conntrack } from './conntrack-entry.ts';
 import type { Tuple } from './tuple.ts';
@@ -32,6 +33,16 @@ export interface L4Tracker {
   readonly protocol: number;
   /** As conntrack -L prints it: "tcp", "udp", "icmp", "gre", "unknown". */
   readonly name: string;
+  /**
+   * The protocol's error() checks (tcp_error, udp_error, nf_conntrack_icmpv4_error's header and
+   * type checks), run on every packet before the tuple is read and looked up: the header fits,
+   * its length fields agree with `l4Length`, TCP's flag combination is one the kernel accepts
+   * and, when `checkChecksum` (nf_conntrack_checksum on a packet arriving at PRE_ROUTING), the
+   * transport checksum holds. The IPv4 header must start at `buf[0]`: TCP and UDP take the
+   * pseudo-header addresses from it. False means the packet is INVALID: it is not tracked, and
+   * neither `readTuple` nor `packet` sees it.
+   */
+  validate(packet: L4Packet, checkChecksum: boolean): boolean;
   /**
    * Reads the protocol words of the tuple from the L4 header. False when the header is too short
    * to hold them: such a packet cannot be tracked (it passes as INVALID).

@@ -53,6 +53,13 @@ export function recordSeqChange(entry: Conntrack, direction: 0 | 1, seq: number,
   }
 }
 
+/** nf_ct_seq_offset: how far adjustment has moved sequence numbers of `direction` at `seq`. */
+export function seqOffset(entry: Conntrack, direction: 0 | 1, seq: number): number {
+  const way = entry.seqAdjust?.[direction];
+  if (!way) return 0;
+  return after(seq, way.correctionPos) ? way.offsetAfter : way.offsetBefore;
+}
+
 /**
  * Shifts seq, ack and SACK blocks of the TCP segment at `l4` (nf_ct_seq_adjust). False when the
  * options are malformed: the kernel drops such a segment.
@@ -64,9 +71,9 @@ export function adjustSequence(entry: Conntrack, direction: 0 | 1, buf: Uint8Arr
   const otherWay = ways[direction ^ 1]!;
   const checksum = l4 + TCP.CHECKSUM;
   const seq = tcpSeq(buf, l4);
-  const seqOffset = after(seq, thisWay.correctionPos) ? thisWay.offsetAfter : thisWay.offsetBefore;
-  if (seqOffset !== 0) {
-    const newSeq = (seq + seqOffset) >>> 0;
+  const shift = after(seq, thisWay.correctionPos) ? thisWay.offsetAfter : thisWay.offsetBefore;
+  if (shift !== 0) {
+    const newSeq = (seq + shift) >>> 0;
     updateChecksumField32(buf, checksum, seq, newSeq);
     writeU32(buf, l4 + TCP.SEQ, newSeq);
   }

@@ -1,0 +1,125 @@
+/**
+ * The NAT hook functions (nf_nat_inet_fn): DST manip at -100 on PRE_ROUTING and LOCAL_OUT, SRC
+ * manip at 100 on POST_ROUTING and LOCAL_IN.
+ *
+ * For the first packet of a connection (NEW or RELATED) and a manip type not yet decided, the nat
+ * table's chain for the hook is run; a SNAT/DNAT/MASQUERADE target decides the binding, and if no
+ * rule does, a null binding is made (the address stays, the port moves only on a clash). Then
+ * every packet is rewritten from the entry's tuples. ICMP errors about a NATed connection get the
+ * datagram they quote translated back too (nf_nat_icmp_reply_translation).
+ */
+import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../netfilter/hooks.ts';
+import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
+import type { Expectation } from '../netfilter/conntrack/expectation.ts';
+import { CtInfo, Status, ctinfoDirection } from '../netfilter/conntrack/status.ts';
+import { Tuple } from '../netfilter/conntrack/tuple.ts';
+import type { Packet } from '../router/packet.ts';
+import { ICMP } from '../router/wire/icmp.ts';
+import { IpProtocol, ipv4HeaderLength, ipv4Protocol } from '../router/wire/ipv4.ts';
+import { ManipType, NatCore, natInitialized, natStatusBit } from './nat-core.ts';
+import { manipPacket } from './nat-manip.ts';
+import { NatRangeFlag } from './nat-range.ts';
+
+/** Runs the nat table's built-in chain for a hook; the NAT targets in it call NatCore. */
+export interface NatChainRunner {
+  hasNatTable(): boolean;
+  runNatChain(hook: HookPoint, packet: Packet): Verdict;
+}
+
+const NAT_BITS = Status.SRC_NAT | Status.DST_NAT;
+
+export function hookManip(hook: HookPoint): ManipType {
+  return hook === Hook.PRE_ROUTING || hook === Hook.LOCAL_OUT ? ManipType.DST : ManipType.SRC;
+}
+
+export class NatHooks {
+  private readonly target = new Tuple();
+  /** Packets dropped because NAT could not rewrite them (no free tuple, truncated headers). */
+  drops = 0;
+
+  constructor(
+    readonly core: NatCore,
+    private readonly chains: NatChainRunner,
+  ) {}
+
+  hookOps(): HookOps[] {
+    const fn = (packet: Packet, hook: HookPoint): Verdict => this.nat(packet, hook);
+    return [
+      { hook: Hook.PRE_ROUTING, priority: Priority.NAT_DST, fn, name: 'nat' },
+      { hook: Hook.LOCAL_OUT, priority: Priority.NAT_DST, fn, name: 'nat' },
+      { hook: Hook.POST_ROUTING, priority: Priority.NAT_SRC, fn, name: 'nat' },
+      { hook: Hook.LOCAL_IN, priority: Priority.NAT_SRC, fn, name: 'nat' },
+    ];
+  }
+
+  nat(packet: Packet, hook: HookPoint): Verdict {
+    const entry = packet.conntrack;
+    if (!entry || !this.chains.hasNatTable()) return Verdict.ACCEPT;
+    const manip = hookManip(hook);
+    const ctinfo = packet.ctinfo;
+    if (ctinfo === CtInfo.RELATED || ctinfo === CtInfo.RELATED_REPLY) {
+      if (ipv4Protocol(packet.buf, 0) === IpProtocol.ICMP) return this.translateIcmpError(packet, entry, manip) ? Verdict.ACCEPT : this.drop();
+    }
+    if ((ctinfo === CtInfo.NEW || ctinfo === CtInfo.RELATED) && !natInitialized(entry, manip)) {
+      const verdict = this.chains.runNatChain(hook, packet);
+      if (verdict !== Verdict.ACCEPT) return verdict;
+      if (!natInitialized(entry, manip) && !this.core.setupNull(entry, manip)) return this.drop();
+    }
+    return this.rewrite(packet, entry, manip) ? Verdict.ACCEPT : this.drop();
+  }
+
+  /**
+   * nf_nat_follow_master: an expected connection is NATed the way its master is, so that it reaches
+   * the endpoint the helper saw announced (`expectation.savedPort`) from the address the peer knows.
+   */
+  followMaster(child: Conntrack, expectation: Expectation): void {
+    const master = child.master!;
+    const towards = master.tuples[expectation.natDirection ^ 1]!;
+    this.core.setup(child, { flags: NatRangeFlag.MAP_IPS, minAddress: towards.dst, maxAddress: towards.dst, minPort: 0, maxPort: 0 }, ManipType.SRC);
+    this.core.setup(
+      child,
+      { flags: NatRangeFlag.MAP_IPS | NatRangeFlag.PROTO_SPECIFIED, minAddress: towards.src, maxAddress: towards.src, minPort: expectation.savedPort, maxPort: expectation.savedPort },
+      ManipType.DST,
+    );
+  }
+
+  private drop(): Verdict {
+    this.drops++;
+    return Verdict.DROP;
+  }
+
+  /** nf_nat_packet: rewrite when this manip type applies in this packet's direction. */
+  private rewrite(packet: Packet, entry: Conntrack, manip: ManipType): boolean {
+    const direction = ctinfoDirection(packet.ctinfo);
+    let statusBit = natStatusBit(manip);
+    if (direction === 1) statusBit ^= NAT_BITS;
+    if (!(entry.status & statusBit)) return true;
+    const target = this.invertedOther(entry, direction);
+    return manipPacket(packet.buf, 0, target, manip);
+  }
+
+  /** The tuple this direction's packets must carry: the inverse of the other direction's tuple. */
+  private invertedOther(entry: Conntrack, direction: 0 | 1): Tuple {
+    const other = entry.tuples[direction ^ 1]!;
+    const target = this.target.set(other.dst, other.src, other.protocol, 0, 0);
+    entry.tracker.invertTuple(other, target);
+    return target;
+  }
+
+  private translateIcmpError(packet: Packet, entry: Conntrack, manip: ManipType): boolean {
+    const direction = ctinfoDirection(packet.ctinfo);
+    let statusBit = natStatusBit(manip);
+    if (direction === 1) statusBit ^= NAT_BITS;
+    if (!(entry.status & statusBit)) return true;
+    const buf = packet.buf;
+    const l4 = ipv4HeaderLength(buf, 0);
+    const inner = l4 + 8;
+    // The quoted datagram was sent the other way: undo this hook's manip on it (the opposite type).
+    const other = entry.tuples[direction ^ 1]!;
+    const opposite = manip === ManipType.SRC ? ManipType.DST : ManipType.SRC;
+    if (!manipPacket(buf, inner, other, opposite, l4 + ICMP.CHECKSUM)) return false;
+    const target = this.invertedOther(entry, direction);
+    target.protocol = IpProtocol.ICMP;
+    return manipPacket(buf, 0, target, manip);
+  }
+}

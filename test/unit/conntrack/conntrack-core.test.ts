@@ -1,0 +1,274 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConntrackCore } from '../../../netfilter/conntrack/conntrack-core.ts';
+import { Expectation, ExpectationFlag } from '../../../netfilter/conntrack/expectation.ts';
+import { ExpectResult } from '../../../netfilter/conntrack/expectation-table.ts';
+import { formatConnection, formatExpectation } from '../../../netfilter/conntrack/format.ts';
+import { CtInfo, Status } from '../../../netfilter/conntrack/status.ts';
+import { createTrackers, genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
+import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
+import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
+import type { ConntrackHelper } from '../../../netfilter/helpers/helper.ts';
+import { Hook, Verdict } from '../../../netfilter/hooks.ts';
+import { Packet } from '../../../router/packet.ts';
+import { IcmpType } from '../../../router/wire/icmp.ts';
+import { TcpFlag } from '../../../router/wire/tcp.ts';
+import { icmpPacket, ip, tcpPacket, udpPacket } from '../../support/packets.ts';
+
+const CLIENT = '10.0.1.2';
+const SERVER = '203.0.113.2';
+
+function helperNamed(name: string, port: number, behaviour: ConntrackHelper['help'] = () => Verdict.ACCEPT, faultVerdict?: Verdict): ConntrackHelper {
+  return { name, protocol: 6, ports: [port], policies: [{ name, maxExpected: 1, timeout: 300 }], help: behaviour, ...(faultVerdict === undefined ? {} : { faultVerdict }) };
+}
+
+interface Bench {
+  core: ConntrackCore;
+  clock: { ms: number };
+  events: string[];
+  helpers: HelperRegistry;
+}
+
+function bench(options: { max?: number; autoHelpers?: boolean } = {}): Bench {
+  const clock = { ms: 1_000_000 };
+  const helpers = new HelperRegistry();
+  const core = new ConntrackCore({ trackers: createTrackers(), generic: genericTracker, helpers, now: () => clock.ms, buckets: 16, ...options });
+  const events: string[] = [];
+  core.subscribe((event, entry) => events.push(`${event} ${formatConnection(entry, clock.ms)}`));
+  return { core, clock, events, helpers };
+}
+
+/** Runs a packet through conntrack in (PRE_ROUTING) and, unless told not to, confirm. */
+function pass(b: Bench, buf: Buffer, confirm = true): Packet {
+  const packet = new Packet(buf, null);
+  expect(b.core.track(packet, Hook.PRE_ROUTING)).toBe(Verdict.ACCEPT);
+  if (confirm) {
+    b.core.help(packet);
+    b.core.confirm(packet);
+  }
+  return packet;
+}
+
+const syn = (sport = 40000, seq = 1000): Buffer => tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: sport, dstPort: 80, seq, ack: 0, flags: TcpFlag.SYN, window: 65535 });
+const synAck = (dport = 40000): Buffer => tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: dport, seq: 5000, ack: 1001, flags: TcpFlag.SYN | TcpFlag.ACK, window: 65535 });
+const ack = (sport = 40000): Buffer => tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: sport, dstPort: 80, seq: 1001, ack: 5001, flags: TcpFlag.ACK, window: 65535 });
+const udp = (sport: number, dport: number, from = CLIENT, to = SERVER): Buffer => udpPacket({ src: from, dst: to }, { srcPort: sport, dstPort: dport, payload: Buffer.from('x') });
+
+describe('conntrack core', () => {
+  let b: Bench;
+  beforeEach(() => {
+    b = bench();
+  });
+
+  it('tracks a TCP handshake: NEW, then ESTABLISHED_REPLY, then ESTABLISHED, with both tuples in the table', () => {
+    const first = pass(b, syn(), false);
+    expect(first.ctinfo).toBe(CtInfo.NEW);
+    expect(b.core.table.size).toBe(0);
+    b.core.confirm(first);
+    expect(b.core.table.size).toBe(1);
+    const entry = first.conntrack!;
+    expect(entry.confirmed).toBe(true);
+    const reply = pass(b, synAck());
+    expect([reply.conntrack, reply.ctinfo]).toEqual([entry, CtInfo.ESTABLISHED_REPLY]);
+    expect(entry.status & Status.SEEN_REPLY).toBeTruthy();
+    const third = pass(b, ack());
+    expect([third.conntrack, third.ctinfo]).toEqual([entry, CtInfo.ESTABLISHED]);
+    expect(formatConnection(entry, b.clock.ms)).toBe(
+      'tcp      6 432000 ESTABLISHED src=10.0.1.2 dst=203.0.113.2 sport=40000 dport=80 src=203.0.113.2 dst=10.0.1.2 sport=80 dport=40000 [ASSURED] mark=0 use=1',
+    );
+    expect(b.events.map((e) => /^\w+ tcp +6 \d+ \w+/.exec(e)![0])).toEqual(['NEW tcp      6 120 SYN_SENT', 'UPDATE tcp      6 60 SYN_RECV', 'UPDATE tcp      6 432000 ESTABLISHED']);
+  });
+
+  it('keeps unconfirmed entries invisible: a second SYN before confirm makes its own entry', () => {
+    const a = pass(b, syn(), false);
+    const c = pass(b, syn(), false);
+    expect(a.conntrack).not.toBe(c.conntrack);
+    b.core.confirm(a);
+    // The second one clashes on confirm and, being TCP, is dropped.
+    expect(b.core.confirm(c)).toBe(Verdict.DROP);
+    expect(b.core.table.size).toBe(1);
+    expect(b.core.counters.clashes).toBe(1);
+  });
+
+  it('merges a UDP clash on confirm instead of dropping', () => {
+    const a = pass(b, udp(5000, 53), false);
+    const c = pass(b, udp(5000, 53), false);
+    b.core.confirm(a);
+    expect(b.core.confirm(c)).toBe(Verdict.ACCEPT);
+    expect(c.conntrack).toBe(a.conntrack);
+  });
+
+  it('makes an ICMP error quoting a tracked datagram RELATED, and refuses one whose outer destination does not match', () => {
+    const request = pass(b, udp(5000, 9999));
+    const quote = request.buf.subarray(0, 28);
+    const unreachable = pass(b, icmpPacket({ src: SERVER, dst: CLIENT }, { type: IcmpType.DEST_UNREACHABLE, code: 3, data: quote }));
+    expect([unreachable.conntrack, unreachable.ctinfo]).toEqual([request.conntrack, CtInfo.RELATED_REPLY]);
+    const elsewhere = pass(b, icmpPacket({ src: SERVER, dst: '10.0.1.99' }, { type: IcmpType.DEST_UNREACHABLE, code: 3, data: quote }));
+    expect(elsewhere.conntrack).toBeNull();
+    const unknown = pass(b, icmpPacket({ src: SERVER, dst: CLIENT }, { type: IcmpType.DEST_UNREACHABLE, code: 3, data: udp(5001, 9999).subarray(0, 28) }));
+    expect(unknown.conntrack).toBeNull();
+  });
+
+  it('tracks ICMP echo by id and leaves other ICMP types untracked', () => {
+    const echo = pass(b, icmpPacket({ src: CLIENT, dst: SERVER }, { type: IcmpType.ECHO_REQUEST, code: 0, rest: 0x12340001 }));
+    const reply = pass(b, icmpPacket({ src: SERVER, dst: CLIENT }, { type: IcmpType.ECHO_REPLY, code: 0, rest: 0x12340001 }));
+    expect([reply.conntrack, reply.ctinfo]).toEqual([echo.conntrack, CtInfo.ESTABLISHED_REPLY]);
+    const stray = pass(b, icmpPacket({ src: SERVER, dst: CLIENT }, { type: IcmpType.ECHO_REPLY, code: 0, rest: 0x99990001 }));
+    expect(stray.conntrack).toBeNull();
+  });
+
+  it('honours CT --notrack', () => {
+    const packet = new Packet(syn(), null);
+    packet.ctTemplate = { helper: null, notrack: true };
+    b.core.track(packet, Hook.PRE_ROUTING);
+    expect([packet.conntrack, packet.ctinfo]).toEqual([null, CtInfo.UNTRACKED]);
+  });
+
+  it('expires entries without a timer per entry: lookups skip them and the collector removes them', () => {
+    const first = pass(b, udp(5000, 53));
+    b.clock.ms += 31_000;
+    const again = pass(b, udp(5000, 53));
+    expect(again.conntrack).not.toBe(first.conntrack);
+    expect(b.events.filter((e) => e.startsWith('DESTROY'))).toHaveLength(1);
+    pass(b, udp(6000, 53));
+    b.clock.ms += 31_000;
+    for (let i = 0; i < 40; i++) b.core.collect();
+    expect(b.core.table.size).toBe(0);
+  });
+
+  it('kills a connection at once when an RST answers its SYN', () => {
+    pass(b, syn());
+    pass(b, tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 0, ack: 1001, flags: TcpFlag.RST | TcpFlag.ACK, window: 0 }));
+    expect(b.core.table.size).toBe(0);
+  });
+
+  it('early-drops a non-ASSURED entry when the table is full, and drops the packet when all are ASSURED', () => {
+    const small = bench({ max: 2 });
+    pass(small, udp(1, 53));
+    pass(small, udp(2, 53));
+    const third = new Packet(udp(3, 53), null);
+    expect(small.core.track(third, Hook.PRE_ROUTING)).toBe(Verdict.ACCEPT);
+    small.core.confirm(third);
+    expect(small.core.table.size).toBe(2);
+    expect(small.core.counters.earlyDropped).toBe(1);
+    for (const entry of small.core.list()) entry.status |= Status.ASSURED;
+    expect(small.core.track(new Packet(udp(4, 53), null), Hook.PRE_ROUTING)).toBe(Verdict.DROP);
+    expect(small.core.counters.tableFull).toBe(1);
+  });
+
+  it('attaches a helper only when a rule asks for it, unless automatic assignment is on', () => {
+    const ftp = helperNamed('ftp', 21);
+    b.helpers.register(ftp);
+    const plain = pass(b, tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: 40001, dstPort: 21, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 }));
+    expect(plain.conntrack!.helper).toBeNull();
+    const packet = new Packet(tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: 40002, dstPort: 21, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 }), null);
+    packet.ctTemplate = { helper: 'ftp', notrack: false };
+    b.core.track(packet, Hook.PRE_ROUTING);
+    expect(packet.conntrack!.helper).toBe(ftp);
+    expect(packet.conntrack!.status & Status.HELPER).toBeTruthy();
+    const auto = bench({ autoHelpers: true });
+    auto.helpers.register(ftp);
+    expect(pass(auto, tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: 40003, dstPort: 21, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 })).conntrack!.helper).toBe(ftp);
+  });
+
+  it('contains a helper that throws: its fault verdict applies and the fault is counted', () => {
+    const broken = helperNamed('broken', 21, () => {
+      throw new Error('parser bug');
+    });
+    const strict = helperNamed('strict', 2121, () => {
+      throw new Error('parser bug');
+    }, Verdict.DROP);
+    b.helpers.register(broken);
+    b.helpers.register(strict);
+    for (const [name, expected] of [['broken', Verdict.ACCEPT], ['strict', Verdict.DROP]] as const) {
+      const packet = new Packet(syn(41000 + expected), null);
+      packet.ctTemplate = { helper: name, notrack: false };
+      b.core.track(packet, Hook.PRE_ROUTING);
+      expect(b.core.help(packet)).toBe(expected);
+    }
+    expect(b.core.counters.helperFaults).toBe(2);
+  });
+});
+
+describe('expectations', () => {
+  let b: Bench;
+  const ftp = helperNamed('ftp', 21);
+  /** A confirmed control connection with the ftp helper. */
+  function master(sport = 40000) {
+    const packet = new Packet(tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: sport, dstPort: 21, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 }), null);
+    packet.ctTemplate = { helper: 'ftp', notrack: false };
+    b.core.track(packet, Hook.PRE_ROUTING);
+    b.core.confirm(packet);
+    return packet.conntrack!;
+  }
+  /** Server to client, any source port, to the announced port (what a PORT command asks for). */
+  function expectation(owner: ReturnType<typeof master>, port: number, flags = 0): Expectation {
+    return new Expectation(owner, new Tuple(ip(SERVER), ip(CLIENT), 6, 0, port), { src: 0xffffffff, srcPort: 0 }, 0, ftp, flags);
+  }
+  const dataSyn = (port: number, sport = 20): Buffer => tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: sport, dstPort: port, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 });
+
+  beforeEach(() => {
+    b = bench();
+    b.helpers.register(ftp);
+  });
+
+  it('turns the expected connection RELATED, links its master, and is used once', () => {
+    const owner = master();
+    expect(b.core.expectations.add(expectation(owner, 4675))).toBe(ExpectResult.OK);
+    expect(formatExpectation(b.core.expectations.list()[0]!, b.clock.ms)).toBe(
+      '300 proto=6 src=203.0.113.2 dst=10.0.1.2 sport=0 dport=4675 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.1.2 master-dst=203.0.113.2 sport=40000 dport=21 class=0 helper=ftp',
+    );
+    const child = pass(b, dataSyn(4675, 33333));
+    expect(child.ctinfo).toBe(CtInfo.RELATED);
+    expect(child.conntrack!.master).toBe(owner);
+    expect(child.conntrack!.status & Status.EXPECTED).toBeTruthy();
+    expect(child.conntrack!.helper).toBeNull();
+    expect(b.core.expectations.size).toBe(0);
+    expect(pass(b, dataSyn(4675, 33334)).ctinfo).toBe(CtInfo.NEW);
+  });
+
+  it('keeps a PERMANENT one, skips an INACTIVE or expired one, and ignores masters not yet confirmed', () => {
+    const owner = master();
+    b.core.expectations.add(expectation(owner, 5000, ExpectationFlag.PERMANENT));
+    pass(b, dataSyn(5000, 1));
+    expect(pass(b, dataSyn(5000, 2)).ctinfo).toBe(CtInfo.RELATED);
+    const inactive = bench();
+    inactive.helpers.register(ftp);
+    b = inactive;
+    const second = master(40001);
+    b.core.expectations.add(expectation(second, 5001, ExpectationFlag.INACTIVE));
+    expect(pass(b, dataSyn(5001)).ctinfo).toBe(CtInfo.NEW);
+    const third = master(40002);
+    b.core.expectations.add(expectation(third, 5002));
+    b.clock.ms += 301_000;
+    expect(pass(b, dataSyn(5002)).ctinfo).toBe(CtInfo.NEW);
+  });
+
+  it('applies the kernel checks: helper required, replace same, busy overlap, class limit evicts oldest, table limit', () => {
+    const owner = master();
+    const orphanPacket = pass(b, syn(45000));
+    expect(b.core.expectations.add(expectation(orphanPacket.conntrack!, 6000))).toBe(ExpectResult.NO_HELPER);
+    expect(b.core.expectations.add(expectation(owner, 6001))).toBe(ExpectResult.OK);
+    expect(b.core.expectations.add(expectation(owner, 6001))).toBe(ExpectResult.OK);
+    expect(b.core.expectations.size).toBe(1);
+    // max_expected 1: a new PORT replaces the previous expectation of the same master.
+    expect(b.core.expectations.add(expectation(owner, 6002))).toBe(ExpectResult.OK);
+    expect(b.core.expectations.list().map((e) => e.tuple.dstPort)).toEqual([6002]);
+    const other = master(40010);
+    expect(b.core.expectations.add(expectation(other, 6002))).toBe(ExpectResult.BUSY);
+    b.core.expectations.max = 1;
+    expect(b.core.expectations.add(expectation(other, 6003))).toBe(ExpectResult.TABLE_FULL);
+  });
+
+  it('removes a master\'s expectations with it, and with a packet dropped before confirm', () => {
+    const owner = master();
+    b.core.expectations.add(expectation(owner, 7000));
+    b.core.destroy(owner);
+    expect(b.core.expectations.size).toBe(0);
+    const packet = new Packet(tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: 40020, dstPort: 21, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 }), null);
+    packet.ctTemplate = { helper: 'ftp', notrack: false };
+    b.core.track(packet, Hook.PRE_ROUTING);
+    b.core.expectations.add(expectation(packet.conntrack!, 7001));
+    b.core.packetDropped(packet);
+    expect(b.core.expectations.size).toBe(0);
+  });
+});
