@@ -1,0 +1,99 @@
+/**
+ * What a match or target unit is (the kernel's xt_match / xt_target with iptables' libxt_* half):
+ * a type that names its options and builds an instance from them, validating as it goes. Instances
+ * are immutable and run on the packet path: they read the packet in place, never throw and never
+ * allocate (LOG excepted: a log line is a string).
+ */
+import type { NatCore } from '../../nat/nat-core.ts';
+import type { HookPoint } from '../hooks.ts';
+import type { Packet } from '../../router/packet.ts';
+import type { TableName } from './tables.ts';
+
+export const MatchResult = { NO: 0, YES: 1, HOTDROP: 2 } as const;
+/** YES, NO, or HOTDROP: the packet cannot be examined and is dropped at once (xt's par->hotdrop). */
+export type MatchResult = (typeof MatchResult)[keyof typeof MatchResult];
+
+/** XT_CONTINUE: a target that lets the packet go on to the next rule. */
+export const CONTINUE = -1;
+
+export interface OptionSpec {
+  /** Long names without the dashes; the first is the canonical one builders receive. */
+  readonly names: readonly string[];
+  /** Words the option takes. */
+  readonly args: 0 | 1 | 2;
+  readonly invertible: boolean;
+}
+
+/** What units check about their rule when they are built (`-p tcp` for `-m tcp`, the chain for SNAT). */
+export interface RuleHeader {
+  /** The chain the rule is added to. */
+  readonly chain: string;
+  /** 0 when the rule has no `-p`. */
+  readonly protocol: number;
+  readonly invertProtocol: boolean;
+}
+
+export interface Match {
+  /** `thoff`: offset of the L4 header; `fragoff`: the fragment offset field (8-byte units). */
+  test(packet: Packet, thoff: number, fragoff: number): MatchResult;
+  /** As iptables-save prints it, from the leading ` -m name`. */
+  save(): string;
+}
+
+/**
+ * Collects one match's options. Methods throw OptionError for what they refuse; the parser has
+ * already refused a second occurrence of an option and a `!` the option does not take. `name` is
+ * the option's canonical name, `written` the word in the rule (for messages).
+ */
+export interface MatchBuilder {
+  option(name: string, args: readonly string[], invert: boolean, written: string): void;
+  build(header: RuleHeader): Match;
+}
+
+export interface MatchType {
+  readonly name: string;
+  readonly options: readonly OptionSpec[];
+  /** The `-p` protocol that loads this match implicitly when one of its options appears. */
+  readonly protocol?: number;
+  create(): MatchBuilder;
+}
+
+export interface Target {
+  /** A Verdict, or CONTINUE. */
+  run(packet: Packet, hook: HookPoint): number;
+  /** As iptables-save prints it, from the leading ` -j NAME`. */
+  save(): string;
+}
+
+export interface TargetBuilder {
+  option(name: string, args: readonly string[], invert: boolean, written: string): void;
+  build(header: RuleHeader): Target;
+}
+
+export interface TargetType {
+  readonly name: string;
+  readonly options: readonly OptionSpec[];
+  /** The tables the kernel accepts the target in; all when absent. */
+  readonly tables?: readonly TableName[];
+  create(env: TablesEnv): TargetBuilder;
+}
+
+/** Sends what REJECT answers with; the router implements it. */
+export interface RejectSender {
+  sendIcmpError(packet: Packet, type: number, code: number): void;
+  /** The reset for a TCP segment (router/tcp-reset.ts builds it); nothing for a reset or a bad segment. */
+  sendTcpReset(packet: Packet): void;
+}
+
+export interface TablesEnv {
+  reject: RejectSender;
+  /** One kernel-format LOG line per call. */
+  log: (line: string) => void;
+  /**
+   * Whether conntrack has a helper of this name (`CT --helper`). The rule's `-p` protocol is passed
+   * too, for a predicate that checks it as the kernel does (ftp is a TCP helper).
+   */
+  knownHelper: (name: string, protocol: number) => boolean;
+  /** The NAT engine, for NAT target units that bind connections through it. */
+  nat?: NatCore;
+}

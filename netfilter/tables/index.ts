@@ -1,0 +1,93 @@
+/**
+ * The rule tables: raw, mangle, nat and filter in iptables-restore syntax, evaluated as the
+ * kernel's ip_tables does, and printed back as iptables-save prints them.
+ *
+ *   const tables = new RuleTables({ reject, log, knownHelper });
+ *   for (const ops of tables.hookOps()) router.register(ops);   // once: raw, mangle, filter
+ *   const nat = new NatHooks(natCore, tables);                   // the nat table runs from there
+ *   tables.load(text, 'config.yaml (rules)', 14);                // throws RulesError
+ *   tables.save(true);                                           // iptables-save -c
+ *
+ * The nat table has no ops of its own, as in the kernel: its chains are walked by the NAT hooks
+ * (nf_nat_inet_fn, nat/nat-hooks.ts) at -100 and 100, for a connection's first packet only, and
+ * this class is their NatChainRunner.
+ *
+ * Loading replaces the tables the text names and keeps the others, as iptables-restore does.
+ * The swap is atomic: a packet already walking a table finishes on the one it started with.
+ */
+import type { NatChainRunner } from '../../nat/nat-hooks.ts';
+import type { Packet } from '../../router/packet.ts';
+import { HOOK_NAMES, Verdict, type HookOps, type HookPoint } from '../hooks.ts';
+import { runTable } from './evaluate.ts';
+import type { TablesEnv } from './extension.ts';
+import { parseRuleset } from './parser.ts';
+import type { LoadedTable, ParsedRuleset } from './ruleset.ts';
+import { saveTables } from './save.ts';
+import { TABLE_HOOKS, TABLE_NAMES, TableId } from './tables.ts';
+
+export { RulesError } from './errors.ts';
+export type { RejectSender, TablesEnv } from './extension.ts';
+export type { ParsedRuleset } from './ruleset.ts';
+
+export class RuleTables implements NatChainRunner {
+  /** By TableId; null until a text loads that table. Replaced whole on apply(). */
+  private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
+  private readonly ops: readonly HookOps[];
+
+  constructor(private readonly env: TablesEnv) {
+    const ops: HookOps[] = [];
+    for (const id of [TableId.RAW, TableId.MANGLE, TableId.FILTER]) {
+      for (const { hook, priority } of TABLE_HOOKS[id]!) {
+        const fn = (packet: Packet, at: HookPoint): Verdict => this.run(id, at, packet);
+        ops.push(Object.freeze({ hook, priority, fn, name: `iptables ${TABLE_NAMES[id]} ${HOOK_NAMES[hook]}` }));
+      }
+    }
+    this.ops = ops;
+  }
+
+  /**
+   * Parses without changing anything; throws RulesError. `firstLine` is the origin's line number
+   * of the text's first line (0 for a file of its own, which starts at line 1).
+   */
+  parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
+    return parseRuleset(text, origin, firstLine, this.env);
+  }
+
+  /** Installs the parsed tables, counters starting from what their text gave (or zero). */
+  apply(ruleset: ParsedRuleset): void {
+    const next = this.tables.slice();
+    for (const table of ruleset.tables) {
+      table.counters.set(table.initialCounters);
+      next[table.id] = table;
+    }
+    this.tables = next;
+  }
+
+  load(text: string, origin: string, firstLine = 0): void {
+    this.apply(this.parse(text, origin, firstLine));
+  }
+
+  /** One op per built-in chain of raw, mangle and filter; each reads the current table per packet. */
+  hookOps(): HookOps[] {
+    return [...this.ops];
+  }
+
+  /** As `iptables-save` prints (`iptables-save -c` with counters); only tables that were loaded. */
+  save(withCounters: boolean, now = new Date()): string {
+    return saveTables(this.tables, withCounters, now);
+  }
+
+  hasNatTable(): boolean {
+    return this.tables[TableId.NAT] !== null;
+  }
+
+  /** The nat table's built-in chain for `hook` (PREROUTING, INPUT, OUTPUT, POSTROUTING). */
+  runNatChain(hook: HookPoint, packet: Packet): Verdict {
+    return this.run(TableId.NAT, hook, packet);
+  }
+
+  private run(id: TableId, hook: HookPoint, packet: Packet): Verdict {
+    const table = this.tables[id];
+    return table === null || table.builtin[hook] === null ? Verdict.ACCEPT : runTable(table, hook, packet);
+  }
+}

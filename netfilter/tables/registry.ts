@@ -1,0 +1,42 @@
+/**
+ * Every match and target the parser knows, listed explicitly: a unit exists for the parser only
+ * by being named here, never by being imported.
+ */
+import type { MatchType, TargetType } from './extension.ts';
+import { commentMatch } from './matches/comment.ts';
+import { conntrackMatch, stateMatch } from './matches/conntrack.ts';
+import { helperMatch } from './matches/helper.ts';
+import { icmpMatch } from './matches/icmp.ts';
+import { markMatch } from './matches/mark.ts';
+import { multiportMatch } from './matches/multiport.ts';
+import { tcpMatch } from './matches/tcp.ts';
+import { udpMatch } from './matches/udp.ts';
+import { ctTarget, notrackTarget } from './targets/ct.ts';
+import { logTarget } from './targets/log.ts';
+import { markTarget } from './targets/mark.ts';
+import { dnatTarget, masqueradeTarget, redirectTarget, snatTarget } from './targets/nat.ts';
+import { rejectTarget } from './targets/reject.ts';
+
+export const MATCH_TYPES: readonly MatchType[] = [
+  tcpMatch,
+  udpMatch,
+  icmpMatch,
+  multiportMatch,
+  conntrackMatch,
+  stateMatch,
+  helperMatch,
+  commentMatch,
+  markMatch,
+];
+
+export const TARGET_TYPES: readonly TargetType[] = [
+  rejectTarget,
+  logTarget,
+  markTarget,
+  ctTarget,
+  notrackTarget,
+  snatTarget,
+  dnatTarget,
+  masqueradeTarget,
+  redirectTarget,
+];

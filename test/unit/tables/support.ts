@@ -1,0 +1,80 @@
+/** Shared by the rule table tests: an env that records what REJECT and LOG do, packets with interfaces, hook runs. */
+import { Conntrack } from '../../../netfilter/conntrack/conntrack-entry.ts';
+import { genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
+import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
+import { HookRegistry, Verdict, runChain, type HookPoint } from '../../../netfilter/hooks.ts';
+import { RuleTables, type TablesEnv } from '../../../netfilter/tables/index.ts';
+import type { RouterInterface } from '../../../router/interfaces.ts';
+import { Packet } from '../../../router/packet.ts';
+import { ip } from '../../support/packets.ts';
+
+export const LAN: RouterInterface = { index: 0, name: 'lan0', netns: 'c', address: ip('10.0.1.1'), prefixLength: 24, peer: ip('10.0.1.2'), mtu: 1500, device: null };
+export const WAN: RouterInterface = { index: 1, name: 'wan0', netns: 's', address: ip('203.0.113.1'), prefixLength: 24, peer: ip('203.0.113.2'), mtu: 1500, device: null };
+
+export class Recorder implements TablesEnv {
+  readonly icmpErrors: { packet: Packet; type: number; code: number }[] = [];
+  readonly resets: Packet[] = [];
+  readonly lines: string[] = [];
+  readonly helperQueries: [string, number][] = [];
+  onLog: ((line: string) => void) | null = null;
+
+  readonly reject = {
+    sendIcmpError: (packet: Packet, type: number, code: number): void => void this.icmpErrors.push({ packet, type, code }),
+    sendTcpReset: (packet: Packet): void => void this.resets.push(packet),
+  };
+
+  readonly log = (line: string): void => {
+    this.lines.push(line);
+    this.onLog?.(line);
+  };
+
+  readonly knownHelper = (name: string, protocol: number): boolean => {
+    this.helperQueries.push([name, protocol]);
+    return (name === 'ftp' && protocol === 6) || (name === 'tftp' && protocol === 17);
+  };
+}
+
+const HEADERS: Readonly<Record<string, string>> = {
+  raw: ':PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]',
+  mangle: ':PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]',
+  nat: ':PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]',
+  filter: ':INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]',
+};
+
+/** A whole `*table` section with all built-in chains at ACCEPT, then `body`. */
+export function section(table: string, body: string): string {
+  return `*${table}\n${HEADERS[table]}\n${body}\nCOMMIT\n`;
+}
+
+export function loaded(text: string, recorder = new Recorder()): { tables: RuleTables; recorder: Recorder } {
+  const tables = new RuleTables(recorder);
+  tables.load(text, 'test.rules');
+  return { tables, recorder };
+}
+
+/** The `-A` lines iptables-save prints for a single section. */
+export function savedRules(tables: RuleTables, withCounters = false): string[] {
+  return tables
+    .save(withCounters)
+    .split('\n')
+    .filter((line) => line.startsWith('-A') || line.startsWith('['));
+}
+
+/** Runs the tables' ops registered on a hook registry, as the router does. */
+export function runHook(tables: RuleTables, hook: HookPoint, packet: Packet): Verdict {
+  const registry = new HookRegistry();
+  for (const ops of tables.hookOps()) registry.register(ops);
+  return runChain(registry.chain(hook), 0, packet, hook, { verdict: Verdict.ACCEPT, stoppedAt: 0 }).verdict;
+}
+
+export function packet(buf: Buffer, input: RouterInterface | null = LAN, output: RouterInterface | null = WAN): Packet {
+  const made = new Packet(buf, input);
+  made.outInterface = output;
+  return made;
+}
+
+export function connection(status = 0): Conntrack {
+  const entry = new Conntrack(genericTracker, new Tuple(1, 2, 47), new Tuple(2, 1, 47));
+  entry.status = status;
+  return entry;
+}
