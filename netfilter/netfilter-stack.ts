@@ -1,7 +1,8 @@
 /**
- * Puts netfilter on a router: defrag (-400), the rule tables (raw -300, mangle -150, nat -100/100,
- * filter 0), conntrack in (-200), helpers (300) and confirm (INT_MAX), each registered as plain
- * hook ops, so any other module can register its own anywhere in between.
+ * Puts netfilter on a router: defrag (-400), raw (-300), conntrack in (-200), mangle (-150), NAT
+ * with the nat table (-100 / 100), filter (0), helpers (300), sequence adjustment (301) and
+ * confirm (INT_MAX), each registered as plain hook ops, so any other module can register its own
+ * anywhere in between. The helpers known here are attached to connections only by rule.
  */
 import type { Router } from '../router/router.ts';
 import type { ControlServer } from '../router/control-server.ts';
@@ -13,12 +14,21 @@ import { createTrackers, genericTracker, type TrackerOptions } from './conntrack
 import { seqAdjustHookOps, seqOffset } from './conntrack/seqadj.ts';
 import { Defrag } from './defrag.ts';
 import { HelperRegistry } from './helpers/helper-registry.ts';
+import { createFtpHelpers } from './helpers/ftp.ts';
+import { NatCore } from '../nat/nat-core.ts';
+import { NatHooks } from '../nat/nat-hooks.ts';
+import { createFtpNat } from '../nat/helpers/nat-ftp.ts';
 import { RuleTables } from './tables/index.ts';
+
+export interface FtpOptions {
+  ports?: number[];
+  loose?: boolean;
+}
 
 export interface NetfilterOptions {
   conntrack?: Pick<ConntrackOptions, 'max' | 'buckets' | 'autoHelpers' | 'checksum'>;
   trackers?: TrackerOptions;
-  helpers?: HelperRegistry;
+  ftp?: FtpOptions;
   log?: RateLimitedLog;
   /** Where LOG target lines go (default: stdout, like a kernel log reader would show them). */
   logSink?: (line: string) => void;
@@ -26,20 +36,23 @@ export interface NetfilterOptions {
 
 export class NetfilterStack {
   readonly defrag = new Defrag();
-  readonly helpers: HelperRegistry;
+  readonly helpers = new HelperRegistry();
   readonly conntrack: ConntrackCore;
   readonly rules: RuleTables;
+  readonly nat: NatCore;
+  readonly natHooks: NatHooks;
 
   constructor(
     readonly router: Router,
     options: NetfilterOptions = {},
   ) {
     const log = options.log ?? new RateLimitedLog();
-    this.helpers = options.helpers ?? new HelperRegistry();
     const trackerOptions = options.trackers ?? {};
     const trackers = createTrackers({ ...trackerOptions, tcp: { ...trackerOptions.tcp, seqOffset } });
     this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log });
+    this.nat = new NatCore(this.conntrack);
     this.rules = new RuleTables({
+      nat: this.nat,
       reject: {
         sendIcmpError: (packet, type, code) => router.sendIcmpError(packet, type, code),
         sendTcpReset: (packet) => {
@@ -48,14 +61,20 @@ export class NetfilterStack {
         },
       },
       log: options.logSink ?? ((line) => process.stdout.write(`${line}\n`)),
-      knownHelper: (name) => this.helpers.has(name),
+      knownHelper: (name, protocol) => this.helpers.get(name)?.protocol === protocol,
     });
+    // The nat table is walked from the NAT hooks, for a connection's first packet only.
+    this.natHooks = new NatHooks(this.nat, this.rules);
+    const expectations = this.conntrack.expectations;
+    const ftpNat = createFtpNat({ expectations, nat: this.natHooks, log });
+    for (const helper of createFtpHelpers({ ...options.ftp, expectations, nat: ftpNat, log })) this.helpers.register(helper);
   }
 
   /** Registers every op on the router and starts the conntrack collector. */
   attach(): void {
     const seqadj = seqAdjustHookOps(() => this.conntrack.counters.dropped++);
-    for (const ops of [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...seqadj, ...this.rules.hookOps()]) this.router.register(ops);
+    const all = [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...seqadj, ...this.natHooks.hookOps(), ...this.rules.hookOps()];
+    for (const ops of all) this.router.register(ops);
     this.router.onDrop = (packet) => this.conntrack.packetDropped(packet);
     this.conntrack.start();
   }

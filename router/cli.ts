@@ -9,6 +9,7 @@ import { controlCall } from './control-client.ts';
 import { startRouter, type RunningRouter } from './runtime.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
+import { RulesError } from '../netfilter/tables/index.ts';
 import { runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
 
 const USAGE = `usage:
@@ -49,6 +50,11 @@ async function run(argv: string[]): Promise<void> {
   try {
     running = await startRouter(config);
   } catch (error) {
+    // A refused rule is a bad config: it names its own file and line.
+    if (error instanceof RulesError) {
+      process.stderr.write(`vrouter: ${error.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`vrouter: ${file}: ${(error as Error).message}\n`);
     process.exit(1);
   }

@@ -62,6 +62,10 @@ export const DEFAULT_CONNTRACK: ConntrackConfig = {
   tcpBeLiberal: false,
 };
 
+export interface HelpersConfig {
+  ftp: { ports: number[]; loose: boolean };
+}
+
 export interface RouterConfig {
   file: string;
   control: string;
@@ -69,6 +73,7 @@ export interface RouterConfig {
   routes: RouteConfig[];
   rules: RulesSource | null;
   conntrack: ConntrackConfig;
+  helpers: HelpersConfig;
 }
 
 export class ConfigError extends Error {
@@ -207,7 +212,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): RouterC
 export function parseConfig(file: string, text: string, options: LoadOptions = {}): RouterConfig {
   const reader = new ConfigReader(file, text);
   const exists = options.namespaceExists ?? namespaceExists;
-  const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules', 'conntrack']);
+  const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers']);
 
   const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : reader.string(['control'], top.control);
   if (top.interfaces === undefined) reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces');
@@ -215,7 +220,8 @@ export function parseConfig(file: string, text: string, options: LoadOptions = {
   const routes = top.routes === undefined ? [] : readRoutes(reader, interfaces);
   const rules = top.rules === undefined || top.rules === null ? null : readRules(reader, top.rules);
   const conntrack = top.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : readConntrack(reader);
-  return { file, control, interfaces, routes, rules, conntrack };
+  const helpers = top.helpers === undefined ? { ftp: { ports: [21], loose: false } } : readHelpers(reader);
+  return { file, control, interfaces, routes, rules, conntrack, helpers };
 }
 
 function readInterfaces(reader: ConfigReader, exists: (name: string) => boolean): InterfaceConfig[] {
@@ -303,4 +309,24 @@ function readConntrack(reader: ConfigReader): ConntrackConfig {
     tcpLoose: flag('tcp_loose', DEFAULT_CONNTRACK.tcpLoose),
     tcpBeLiberal: flag('tcp_be_liberal', DEFAULT_CONNTRACK.tcpBeLiberal),
   };
+}
+
+/** The kernel's nf_conntrack_ftp parameters: up to 8 ports, and `loose`. */
+const MAX_HELPER_PORTS = 8;
+
+function readHelpers(reader: ConfigReader): HelpersConfig {
+  reader.requireMap(['helpers'], ['ftp']);
+  const ftp = { ports: [21], loose: false };
+  if (reader.get(['helpers', 'ftp']) !== undefined) {
+    const at: Path = ['helpers', 'ftp'];
+    const raw = reader.requireMap(at, ['ports', 'loose']);
+    if (raw.ports !== undefined) {
+      const ports = reader.requireList([...at, 'ports']);
+      if (ports.length === 0 || ports.length > MAX_HELPER_PORTS) reader.fail([...at, 'ports'], ports, `must list 1 to ${MAX_HELPER_PORTS} ports`);
+      ftp.ports = ports.map((port, i) => reader.integer([...at, 'ports', i], port, 1, 65535));
+      if (new Set(ftp.ports).size !== ftp.ports.length) reader.fail([...at, 'ports'], ports, 'lists a port twice');
+    }
+    if (raw.loose !== undefined) ftp.loose = reader.boolean([...at, 'loose'], raw.loose);
+  }
+  return { ftp };
 }

@@ -11,7 +11,6 @@ import type { Router } from './router.ts';
 import { Counter, DropReason } from './stats.ts';
 import { ICMP, IcmpProblem, IcmpType, IcmpUnreachableCode, fillIcmpChecksum, icmpType, validateIcmp } from './wire/icmp.ts';
 import {
-  IPV4_FLAG_DF,
   IPV4_MIN_HEADER_LENGTH,
   IpProtocol,
   emitIpv4Header,
@@ -22,7 +21,8 @@ import {
   ipv4Src,
   ipv4Tos,
 } from './wire/ipv4.ts';
-import { TCP, TcpFlag, TcpProblem, emitTcp, tcpChecksumValid, tcpAck, tcpDstPort, tcpFlags, tcpHeaderLength, tcpSeq, tcpSrcPort, validateTcp } from './wire/tcp.ts';
+import { TcpProblem, tcpChecksumValid, validateTcp } from './wire/tcp.ts';
+import { buildTcpReset } from './tcp-reset.ts';
 import { UdpProblem, udpChecksumValid, udpLength, validateUdp } from './wire/udp.ts';
 
 /** ICMP time exceeded code 1: fragment reassembly time exceeded. */
@@ -108,33 +108,7 @@ export class LocalDelivery {
       return this.router.stats.drop(DropReason.LOCAL_L4_MALFORMED);
     }
     this.router.stats.drop(DropReason.LOCAL_UNSERVED);
-    const flags = tcpFlags(buf, at);
-    if (flags & TcpFlag.RST) return;
-    const payload = length - tcpHeaderLength(buf, at);
-    const acked = (flags & TcpFlag.ACK) !== 0;
-    const segmentLength = payload + (flags & TcpFlag.SYN ? 1 : 0) + (flags & TcpFlag.FIN ? 1 : 0);
-    const source = ipv4Dst(buf, 0);
-    const destination = ipv4Src(buf, 0);
-    const reset = Buffer.alloc(IPV4_MIN_HEADER_LENGTH + TCP.OPTIONS);
-    emitIpv4Header(
-      { src: source, dst: destination, protocol: IpProtocol.TCP, ttl: DEFAULT_TTL, ident: 0, flagsFragment: IPV4_FLAG_DF, payloadLength: TCP.OPTIONS },
-      reset,
-      0,
-    );
-    emitTcp(
-      {
-        srcPort: tcpDstPort(buf, at),
-        dstPort: tcpSrcPort(buf, at),
-        seq: acked ? tcpAck(buf, at) : 0,
-        ack: acked ? 0 : (tcpSeq(buf, at) + segmentLength) >>> 0,
-        flags: acked ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK,
-        window: 0,
-      },
-      reset,
-      IPV4_MIN_HEADER_LENGTH,
-      source,
-      destination,
-    );
-    this.router.sendLocal(reset);
+    const reset = buildTcpReset(buf);
+    if (reset) this.router.sendLocal(reset);
   }
 }

@@ -31,6 +31,7 @@ export function buildRouterWithNetfilter(config: RouterConfig, log: RateLimitedL
   const netfilter = new NetfilterStack(router, {
     conntrack: { max: config.conntrack.max, buckets: config.conntrack.buckets, autoHelpers: config.conntrack.autoHelpers, checksum: config.conntrack.checksum },
     trackers: { tcp: { loose: config.conntrack.tcpLoose, liberal: config.conntrack.tcpBeLiberal } },
+    ftp: config.helpers.ftp,
     log,
   });
   if (config.rules) netfilter.rules.load(config.rules.text, config.rules.origin, config.rules.firstLine || 1);

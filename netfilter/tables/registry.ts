@@ -14,7 +14,7 @@ import { udpMatch } from './matches/udp.ts';
 import { ctTarget, notrackTarget } from './targets/ct.ts';
 import { logTarget } from './targets/log.ts';
 import { markTarget } from './targets/mark.ts';
-import { dnatTarget, masqueradeTarget, redirectTarget, snatTarget } from './targets/nat.ts';
+import { dnatTarget, masqueradeTarget, redirectTarget, snatTarget } from '../../nat/nat-targets.ts';
 import { rejectTarget } from './targets/reject.ts';
 
 export const MATCH_TYPES: readonly MatchType[] = [
