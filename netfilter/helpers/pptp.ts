@@ -19,7 +19,8 @@
  * A message in the wrong direction, state or with the wrong ids is "invalid": counted, logged
  * (rate-limited) and accepted untouched, with no NAT rewrite, as in the kernel. Only the first
  * message of a segment is read; segments shorter than the message's fixed length are counted as
- * truncated and accepted. Nothing here throws on packet data.
+ * truncated and accepted (Echo messages too, which the kernel does not size-check: they change no
+ * state and are never rewritten, so the outcome is the same). Nothing here throws on packet data.
  *
  * The GRE expectations of a call are exact (every tuple field must match):
  *   PNS -> PAC: the control connection's ORIGINAL addresses, keys (PNS call id, PAC call id)
@@ -48,8 +49,11 @@
  * (after TIME_WAIT). A new control connection from the same client with the same call ids then
  * asks for exactly the same PNS -> PAC expectation under another master, the expectation table
  * answers "busy", the whole pair and the keymap are refused, and the second round's GRE is never
- * related to the call: it is not translated back to the client. The client's GRE sent first is
- * not affected, because the kernel looks up the PNS -> PAC leftover with the master's own ids.
+ * related to the call: it is not translated back to the client. When the client's GRE comes first
+ * nothing is left behind, because that branch rebuilds the PAC -> PNS tuple from the control
+ * connection's own (translated) ids, which are right. Seen on this machine's kernel (6.18) with
+ * these peers through MASQUERADE and `CT --helper pptp`: after a server-first round `conntrack -L
+ * expect` still lists the PNS -> PAC expectation, and the next control connection gets none.
  *
  * Here nothing is found again by tuple: the two expectations of a call are created as siblings that
  * know each other, and a match removes its sibling by reference; a CDN, a new call replacing the
@@ -207,10 +211,6 @@ function stateOf(entry: Conntrack): PptpConnectionState {
   const state = new PptpConnectionState();
   entry.helperData = state;
   return state;
-}
-
-function sameTuple(a: Tuple, b: Tuple): boolean {
-  return a.equals(b);
 }
 
 class PptpConntrackHelper implements PptpHelper {
@@ -421,7 +421,7 @@ class PptpConntrackHelper implements PptpHelper {
     if (this.nat && entry.status & NAT_BITS) this.nat.expectGre(entry, state, toPac, toPns);
     // Another call's leftovers would make the keymap refuse this one (one slot per direction).
     const previous = state.callTuples;
-    if (previous && !(sameTuple(previous[0], toPac.tuple) && sameTuple(previous[1], toPns.tuple))) this.tearDown(entry, state);
+    if (previous && !(previous[0].equals(toPac.tuple) && previous[1].equals(toPns.tuple))) this.tearDown(entry, state);
     const first = this.expectations.add(toPac);
     if (first !== ExpectResult.OK) return this.expectFailed(entry, `PNS->PAC expectation refused (${first})`);
     const second = this.expectations.add(toPns);
