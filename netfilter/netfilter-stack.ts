@@ -27,6 +27,8 @@ export interface FtpOptions {
 
 export interface NetfilterOptions {
   conntrack?: Pick<ConntrackOptions, 'max' | 'buckets' | 'autoHelpers' | 'checksum'>;
+  /** Track connections even when no rule needs it (to watch `vrouter conntrack -E`). */
+  alwaysTrack?: boolean;
   trackers?: TrackerOptions;
   ftp?: FtpOptions;
   log?: RateLimitedLog;
@@ -47,6 +49,7 @@ export class NetfilterStack {
     options: NetfilterOptions = {},
   ) {
     const log = options.log ?? new RateLimitedLog();
+    this.alwaysTrack = options.alwaysTrack ?? false;
     const trackerOptions = options.trackers ?? {};
     const trackers = createTrackers({ ...trackerOptions, tcp: { ...trackerOptions.tcp, seqOffset } });
     this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log });
@@ -70,11 +73,34 @@ export class NetfilterStack {
     for (const helper of createFtpHelpers({ ...options.ftp, expectations, nat: ftpNat, log })) this.helpers.register(helper);
   }
 
-  /** Registers every op on the router and starts the conntrack collector. */
+  private trackingStarted = false;
+  private readonly alwaysTrack: boolean;
+
+  /**
+   * Registers the rule tables' ops, and connection tracking (defrag, conntrack, helpers, seqadj,
+   * NAT) if the rules need it. Like the kernel, which registers conntrack in a namespace only
+   * once a rule uses it, a router with no such rule forwards without tracking anything.
+   */
   attach(): void {
+    for (const ops of this.rules.hookOps()) this.router.register(ops);
+    if (this.alwaysTrack || this.rules.needsConntrack()) this.startTracking();
+  }
+
+  /** Replaces the rules atomically (iptables-restore), starting tracking if they now need it. */
+  loadRules(text: string, origin: string, firstLine: number): void {
+    this.rules.load(text, origin, firstLine);
+    if (this.rules.needsConntrack()) this.startTracking();
+  }
+
+  get tracking(): boolean {
+    return this.trackingStarted;
+  }
+
+  private startTracking(): void {
+    if (this.trackingStarted) return;
+    this.trackingStarted = true;
     const seqadj = seqAdjustHookOps(() => this.conntrack.counters.dropped++);
-    const all = [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...seqadj, ...this.natHooks.hookOps(), ...this.rules.hookOps()];
-    for (const ops of all) this.router.register(ops);
+    for (const ops of [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...seqadj, ...this.natHooks.hookOps()]) this.router.register(ops);
     this.router.onDrop = (packet) => this.conntrack.packetDropped(packet);
     this.conntrack.start();
   }
@@ -84,7 +110,7 @@ export class NetfilterStack {
     control.register('iptables-save', { handler: (args) => this.rules.save(args.counters === true) });
     control.register('iptables-restore', {
       handler: (args) => {
-        this.rules.load(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 1);
+        this.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0);
         return 'ok';
       },
     });

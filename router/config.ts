@@ -39,6 +39,8 @@ export interface RulesSource {
 }
 
 export interface ConntrackConfig {
+  /** Track connections even when no rule needs it; by default, as in the kernel, only then. */
+  always: boolean;
   /** nf_conntrack_max */
   max: number;
   /** Hash buckets (nf_conntrack_buckets). */
@@ -54,6 +56,7 @@ export interface ConntrackConfig {
 }
 
 export const DEFAULT_CONNTRACK: ConntrackConfig = {
+  always: false,
   max: 262144,
   buckets: 65536,
   autoHelpers: false,
@@ -297,11 +300,12 @@ function readRules(reader: ConfigReader, value: unknown): RulesSource {
 
 function readConntrack(reader: ConfigReader): ConntrackConfig {
   const at: Path = ['conntrack'];
-  const raw = reader.requireMap(at, ['max', 'buckets', 'auto_helpers', 'checksum', 'tcp_loose', 'tcp_be_liberal']);
+  const raw = reader.requireMap(at, ['always', 'max', 'buckets', 'auto_helpers', 'checksum', 'tcp_loose', 'tcp_be_liberal']);
   const flag = (key: string, fallback: boolean): boolean => (raw[key] === undefined ? fallback : reader.boolean([...at, key], raw[key]));
   const number = (key: string, fallback: number, min: number, max: number): number =>
     raw[key] === undefined ? fallback : reader.integer([...at, key], raw[key], min, max);
   return {
+    always: flag('always', DEFAULT_CONNTRACK.always),
     max: number('max', DEFAULT_CONNTRACK.max, 1, 16_777_216),
     buckets: number('buckets', DEFAULT_CONNTRACK.buckets, 1, 16_777_216),
     autoHelpers: flag('auto_helpers', DEFAULT_CONNTRACK.autoHelpers),

@@ -30,11 +30,12 @@ export function buildRouterWithNetfilter(config: RouterConfig, log: RateLimitedL
   const router = buildRouter(config);
   const netfilter = new NetfilterStack(router, {
     conntrack: { max: config.conntrack.max, buckets: config.conntrack.buckets, autoHelpers: config.conntrack.autoHelpers, checksum: config.conntrack.checksum },
+    alwaysTrack: config.conntrack.always,
     trackers: { tcp: { loose: config.conntrack.tcpLoose, liberal: config.conntrack.tcpBeLiberal } },
     ftp: config.helpers.ftp,
     log,
   });
-  if (config.rules) netfilter.rules.load(config.rules.text, config.rules.origin, config.rules.firstLine || 1);
+  if (config.rules) netfilter.rules.load(config.rules.text, config.rules.origin, config.rules.firstLine);
   netfilter.attach();
   return { router, netfilter };
 }

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: forwarding throughput, measured side by side in one run, on the same client and
  * server namespaces and addresses, through three routers:
- *   - vrouter (this project, TUN devices, full packet path with its hook points);
+ *   - vrouter (this project, TUN devices, full packet path with its hook points), once with no
+ *     rules and once as a stateful firewall with MASQUERADE (conntrack, NAT, filter on every packet);
  *   - a plain C forwarder that copies packets between two TUNs without parsing them (the ceiling
  *     for any TUN-based router, compiled here from scripts/bench/c-forwarder.c);
  *   - the Linux kernel forwarding between veths in a router namespace.
@@ -40,14 +41,28 @@ function option(name: string, fallback: number): number {
   return at < 0 ? fallback : Number(process.argv[at + 1]);
 }
 
-const vrouter: Forwarder = async (topology) => {
-  const router = await startRouterProcess(`control: /tmp/${topology.tag}.sock
+/** A stateful firewall and MASQUERADE: conntrack, NAT and the filter table on every packet. */
+const NAT_FIREWALL_RULES = `rules: |
+  *nat
+  -A POSTROUTING -o wan0 -j MASQUERADE
+  COMMIT
+  *filter
+  :FORWARD DROP [0:0]
+  -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  -A FORWARD -i lan0 -j ACCEPT
+  COMMIT
+`;
+
+function vrouter(extraConfig = ''): Forwarder {
+  return async (topology) => {
+    const router = await startRouterProcess(`control: /tmp/${topology.tag}.sock
 interfaces:
   - { name: lan0, netns: ${topology.ns('client')}, address: ${CLIENT.router}, peer: ${CLIENT.address} }
   - { name: wan0, netns: ${topology.ns('server')}, address: ${SERVER.router}, peer: ${SERVER.address} }
-`);
-  return async () => void (await router.stop());
-};
+${extraConfig}`);
+    return async () => void (await router.stop());
+  };
+}
 
 function cForwarder(binary: string): Forwarder {
   return async (topology) => {
@@ -132,7 +147,8 @@ async function main(): Promise<void> {
     const binary = join(build, 'c-forwarder');
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', binary, join(HERE, 'bench/c-forwarder.c')], { stdio: 'inherit' });
     const forwarders: [string, Forwarder][] = [
-      ['vrouter', vrouter],
+      ['vrouter', vrouter()],
+      ['vrouter+nat', vrouter(NAT_FIREWALL_RULES)],
       ['c-forwarder', cForwarder(binary)],
       ['kernel', kernel],
     ];

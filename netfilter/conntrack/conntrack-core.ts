@@ -154,22 +154,23 @@ export class ConntrackCore {
     tuple.dst = ipv4Dst(buf, 0);
     tuple.protocol = protocol;
     if (!tracker.readTuple(l4, tuple)) return this.invalid(packet);
+    const now = this.now();
     for (let attempt = 0; attempt < 2; attempt++) {
       let entry: Conntrack;
       let direction: 0 | 1;
-      const node = this.findLive(tuple);
+      const node = this.findLive(tuple, now);
       if (node) {
         entry = node.entry;
         direction = node.direction;
         this.counters.found++;
       } else {
-        const created = this.create(packet, tracker, tuple, l4);
+        const created = this.create(packet, tracker, tuple, l4, now);
         if (created === null) return this.invalid(packet);
         if (created === Verdict.DROP) return Verdict.DROP;
         entry = created;
         direction = Direction.ORIGINAL;
       }
-      const verdict = tracker.packet(entry, l4, direction, this.now());
+      const verdict = tracker.packet(entry, l4, direction, now);
       if (verdict === TrackVerdict.RECREATE) {
         this.destroy(entry);
         continue;
@@ -294,11 +295,11 @@ export class ConntrackCore {
   }
 
   /** A confirmed entry holding `tuple`, destroying it first if its time is up. */
-  private findLive(tuple: Tuple) {
+  private findLive(tuple: Tuple, now = this.now()) {
     const node = this.table.find(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
     if (!node) return null;
     const entry = node.entry;
-    if (entry.timeout <= this.now() && !(entry.status & Status.FIXED_TIMEOUT)) {
+    if (entry.timeout <= now && !(entry.status & Status.FIXED_TIMEOUT)) {
       this.destroy(entry);
       return null;
     }
@@ -306,7 +307,7 @@ export class ConntrackCore {
   }
 
   /** init_conntrack: a new unconfirmed entry, or null (refused: INVALID) or DROP (table full). */
-  private create(packet: Packet, tracker: L4Tracker, tuple: Tuple, l4: L4Packet): Conntrack | null | typeof Verdict.DROP {
+  private create(packet: Packet, tracker: L4Tracker, tuple: Tuple, l4: L4Packet, now: number): Conntrack | null | typeof Verdict.DROP {
     const reply = new Tuple(tuple.dst, tuple.src, tuple.protocol);
     if (!tracker.invertTuple(tuple, reply)) return null;
     if (this.table.size >= this.max && !this.earlyDrop(tuple)) {
@@ -315,7 +316,7 @@ export class ConntrackCore {
       return Verdict.DROP;
     }
     const entry = new Conntrack(tracker, tuple.clone(), reply);
-    if (!tracker.newConnection(entry, l4, this.now())) return null;
+    if (!tracker.newConnection(entry, l4, now)) return null;
     const expectation = this.expectations.take(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
     if (expectation) {
       entry.master = expectation.master;

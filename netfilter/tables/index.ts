@@ -29,6 +29,9 @@ export { RulesError } from './errors.ts';
 export type { RejectSender, TablesEnv } from './extension.ts';
 export type { ParsedRuleset } from './ruleset.ts';
 
+/** Matches and targets, in canonical (saved) form, that only work with connection tracking. */
+const CONNTRACK_USERS = / -m (conntrack|state|helper) | -j CT /;
+
 export class RuleTables implements NatChainRunner {
   /** By TableId; null until a text loads that table. Replaced whole on apply(). */
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
@@ -75,6 +78,15 @@ export class RuleTables implements NatChainRunner {
   /** As `iptables-save` prints (`iptables-save -c` with counters); only tables that were loaded. */
   save(withCounters: boolean, now = new Date()): string {
     return saveTables(this.tables, withCounters, now);
+  }
+
+  /**
+   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper match
+   * or a CT target, the users that make the kernel register conntrack in a namespace.
+   */
+  needsConntrack(): boolean {
+    if (this.tables[TableId.NAT]) return true;
+    return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => CONNTRACK_USERS.test(rule.text))));
   }
 
   hasNatTable(): boolean {
