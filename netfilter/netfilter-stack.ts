@@ -15,6 +15,9 @@ import { seqAdjustHookOps, seqOffset } from './conntrack/seqadj.ts';
 import { Defrag } from './defrag.ts';
 import { HelperRegistry } from './helpers/helper-registry.ts';
 import { createFtpHelpers } from './helpers/ftp.ts';
+import { createPptpHelper } from './helpers/pptp.ts';
+import { GreKeymap } from './conntrack/gre-keymap.ts';
+import { createPptpNat } from '../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../nat/nat-core.ts';
 import { NatHooks } from '../nat/nat-hooks.ts';
 import { createFtpNat } from '../nat/helpers/nat-ftp.ts';
@@ -51,7 +54,9 @@ export class NetfilterStack {
     const log = options.log ?? new RateLimitedLog();
     this.alwaysTrack = options.alwaysTrack ?? false;
     const trackerOptions = options.trackers ?? {};
-    const trackers = createTrackers({ ...trackerOptions, tcp: { ...trackerOptions.tcp, seqOffset } });
+    // One keymap, shared by the GRE tracker (reads it) and the PPTP helper (fills it).
+    const keymap = trackerOptions.greKeymap ?? new GreKeymap();
+    const trackers = createTrackers({ ...trackerOptions, greKeymap: keymap, tcp: { ...trackerOptions.tcp, seqOffset } });
     this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log });
     this.nat = new NatCore(this.conntrack);
     this.rules = new RuleTables({
@@ -71,6 +76,17 @@ export class NetfilterStack {
     const expectations = this.conntrack.expectations;
     const ftpNat = createFtpNat({ expectations, nat: this.natHooks, log });
     for (const helper of createFtpHelpers({ ...options.ftp, expectations, nat: ftpNat, log })) this.helpers.register(helper);
+    const table = this.conntrack.table;
+    this.helpers.register(
+      createPptpHelper({
+        expectations,
+        keymap,
+        destroyConnection: (entry) => this.conntrack.destroy(entry),
+        findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
+        nat: createPptpNat({ nat: this.nat, log }),
+        log,
+      }),
+    );
   }
 
   private trackingStarted = false;
