@@ -4,12 +4,14 @@
  * are both enabled, and vsftpd keeps its check that PORT names the client's own address.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Topology } from './netns-topology.ts';
 
 export interface FtpServer {
   root: string;
+  /** vsftpd's log of the FTP dialogue as the server saw it. */
+  log(): string;
   /** sha256 of pub/big.bin */
   bigSha256: string;
   stop(): void;
@@ -35,6 +37,11 @@ export async function startFtpServer(topology: Topology, role: string): Promise<
       'connect_from_port_20=NO',
       `secure_chroot_dir=${root}`,
       'seccomp_sandbox=NO',
+      // The server's own view of the dialogue: the PORT and 227 lines as NAT rewrote them.
+      'log_ftp_protocol=YES',
+      'xferlog_enable=YES',
+      'xferlog_std_format=NO',
+      `vsftpd_log_file=${root}.log`,
       '',
     ].join('\n'),
   );
@@ -45,11 +52,13 @@ export async function startFtpServer(topology: Topology, role: string): Promise<
   }
   return {
     root,
+    log: () => (existsSync(`${root}.log`) ? readFileSync(`${root}.log`, 'utf8') : ''),
     bigSha256: createHash('sha256').update(big).digest('hex'),
     stop() {
       child.kill();
       rmSync(root, { recursive: true, force: true });
       rmSync(config, { force: true });
+      rmSync(`${root}.log`, { force: true });
     },
   };
 }

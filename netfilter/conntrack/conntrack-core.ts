@@ -225,6 +225,8 @@ export class ConntrackCore {
       if (packet.ctinfo !== CtInfo.NEW && packet.ctinfo !== CtInfo.RELATED) return Verdict.ACCEPT;
       const clash = this.findLive(entry.tuples[0]) ?? this.findLive(entry.tuples[1]);
       if (clash) return this.resolveClash(packet, entry, clash.entry);
+      // As the kernel, which keeps an unconfirmed timeout relative and starts it at confirmation.
+      if (!(entry.status & Status.FIXED_TIMEOUT)) entry.timeout += this.now() - entry.createdAt;
       entry.status |= Status.CONFIRMED;
       this.table.insert(entry);
       entry.events = 0;
@@ -316,6 +318,7 @@ export class ConntrackCore {
       return Verdict.DROP;
     }
     const entry = new Conntrack(tracker, tuple.clone(), reply);
+    entry.createdAt = now;
     if (!tracker.newConnection(entry, l4, now)) return null;
     const expectation = this.expectations.take(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
     if (expectation) {

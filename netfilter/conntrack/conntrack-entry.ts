@@ -26,6 +26,8 @@ export class Conntrack {
   status = 0;
   /** Absolute expiry time in ms on the conntrack clock. */
   timeout = 0;
+  /** When the first packet was tracked; confirmation counts the timeout from then on. */
+  createdAt = 0;
   /** Protocol state owned by the entry's tracker (TCP: its state index); trackers may keep more in l4Data. */
   l4State = 0;
   l4Data: unknown = null;
