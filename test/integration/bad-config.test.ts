@@ -47,6 +47,7 @@ describe('bad configs are refused and leave nothing behind', () => {
     ['a bad address', (y: string) => y.replace('203.0.113.1/24', '203.0.113.256/24'), /:4: interfaces\[1\]\.address: .*\(got "203\.0\.113\.256\/24"\)/],
     ['an unknown key', (y: string) => `${y}rutes: []\n`, /:5: rutes: unknown key/],
     ['a route to no interface', (y: string) => `${y}routes:\n  - { to: 198.51.100.0/24, dev: eth7 }\n`, /:6: routes\[0\]\.dev: no interface has this name .*\(got "eth7"\)/],
+    ['a rule it does not understand', (y: string) => `${y}rules: |\n  *filter\n  -A FORWARD -p tcp --bogus 1 -j ACCEPT\n  COMMIT\n`, /yaml \(rules\):7: .*"--bogus"/],
   ])('refuses %s with exit code 2', (_, edit, message) => {
     const result = run(edit(good()));
     expect(result.status).toBe(2);

@@ -4,6 +4,9 @@
  * and what such a firewall promises; then conntrack -L/-E and iptables-save -c are checked.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUpKernelRouter } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
@@ -135,5 +138,47 @@ describe('stateful firewall, vrouter and kernel side by side', () => {
     expect(viaVrouter.exec('client', 'ping', ['-c', '3', '-i', '0.2', '203.0.113.2']).status).toBe(0);
     // Three echo replies come back as ESTABLISHED (the requests after the first too).
     expect((await counters()) - before).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('the tools over the control socket', () => {
+  const vrouter = (...args: string[]) => spawnSync(process.execPath, [VROUTER_BIN, ...args, '--socket', router.controlSocket], { encoding: 'utf8', timeout: 20_000 });
+
+  it('counts, deletes by filter and flushes connections as conntrack -C/-D/-F do', () => {
+    expect(viaVrouter.exec('client', 'ping', ['-c', '1', '-W', '1', '203.0.113.2']).status).toBe(0);
+    const before = Number(vrouter('conntrack', '-C').stdout);
+    expect(before).toBeGreaterThan(0);
+    const deleted = vrouter('conntrack', '-D', '-p', 'icmp');
+    expect(deleted.status).toBe(0);
+    expect(deleted.stdout).toMatch(/^icmp {5}1 \d+ src=10\.0\.1\.2 dst=203\.0\.113\.2 type=8 code=0 id=\d+ src=203\.0\.113\.2 dst=10\.0\.1\.2 type=0 code=0 id=\d+ mark=0 use=1$/m);
+    expect(deleted.stderr).toMatch(/\d+ flow entries have been deleted\./);
+    expect(vrouter('conntrack', '-L', '-p', 'icmp').stdout).toBe('');
+    const json = JSON.parse(vrouter('conntrack', '-L', '-o', 'json').stdout) as { protocol: string }[];
+    expect(json.length).toBe(Number(vrouter('conntrack', '-C').stdout));
+    expect(vrouter('conntrack', '-F').stderr).toContain('connection tracking table has been emptied.');
+    expect(vrouter('conntrack', '-C').stdout.trim()).toBe('0');
+  });
+
+  it('replaces the rules atomically with iptables-restore, and refuses a bad file keeping the old rules', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vrouter-rules-'));
+    try {
+      const bad = join(dir, 'bad.rules');
+      writeFileSync(bad, '*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp --dport 22 -j ACCEPT\n-A FORWARD -m frobnicate -j DROP\nCOMMIT\n');
+      const before = vrouter('iptables-save').stdout;
+      const refused = vrouter('iptables-restore', bad);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain(`${bad}:4:`);
+      expect(refused.stderr).toContain('frobnicate');
+      expect(vrouter('iptables-save').stdout.replace(/^#.*\n/gm, '')).toBe(before.replace(/^#.*\n/gm, ''));
+      const good = join(dir, 'good.rules');
+      writeFileSync(good, '*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -i lan0 -p icmp -j ACCEPT\nCOMMIT\n');
+      expect(vrouter('iptables-restore', good).status).toBe(0);
+      expect(vrouter('iptables-save').stdout).toContain('-A FORWARD -i lan0 -p icmp -j ACCEPT');
+      // Now only ping may start from the LAN.
+      expect(viaVrouter.exec('client', 'ping', ['-c', '1', '-W', '1', '203.0.113.2']).status).toBe(0);
+      expect(runPeer(viaVrouter, 'client', ['tcp-connect', '203.0.113.2', '5001', '1000']).result).toBe('timeout');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
