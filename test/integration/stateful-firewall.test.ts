@@ -51,12 +51,15 @@ afterAll(async () => {
 
 /** The same checks on either router; each outcome is a short word so the two can be compared. */
 async function outcomes(topology: Topology): Promise<Record<string, string>> {
-  const ping = (from: string, to: string): string => (topology.exec(from, 'ping', ['-c', '1', '-W', '1', to]).status === 0 ? 'answered' : 'no answer');
+  const ping = (from: string, to: string, size = 56): string =>
+    topology.exec(from, 'ping', ['-c', '1', '-W', '1', '-s', String(size), to]).status === 0 ? 'answered' : 'no answer';
   const sink = await startPeer(topology, 'server', ['tcp-sink', '5001']);
   const echo = await startPeer(topology, 'server', ['udp-echo', '5002']);
   const inbound = await startPeer(topology, 'client', ['tcp-sink', '5003']);
   const result = {
     'client pings server': ping('client', '203.0.113.2'),
+    // Fragments: defragmented for conntrack, refragmented on the way out.
+    'client pings server with 4000 bytes': ping('client', '203.0.113.2', 4000),
     'client TCP to server': String(runPeer(topology, 'client', ['tcp-connect', '203.0.113.2', '5001', '2000']).result),
     'client UDP to server': JSON.stringify(runPeer(topology, 'client', ['udp-ask', '203.0.113.2', '5002', 'hi', '2000'])),
     'client UDP to a closed port': JSON.stringify(runPeer(topology, 'client', ['udp-ask', '203.0.113.2', '5999', 'hi', '2000'])),
@@ -69,6 +72,7 @@ async function outcomes(topology: Topology): Promise<Record<string, string>> {
 
 const EXPECTED = {
   'client pings server': 'answered',
+  'client pings server with 4000 bytes': 'answered',
   'client TCP to server': 'connected',
   'client UDP to server': JSON.stringify({ reply: 'hi' }),
   // The port unreachable is RELATED to the outbound flow, so it gets back through FORWARD DROP.
