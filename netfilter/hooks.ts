@@ -58,7 +58,7 @@ export interface HookOps {
   readonly name: string;
 }
 
-/** Receives QUEUEd packets; must eventually call `reinject` with a verdict (or never, to drop). */
+/** Receives QUEUEd packets (a userspace-style helper); calls `resume` with the verdict later, or never (dropped). */
 export type QueueHandler = (packet: Packet, hook: HookPoint, resume: (verdict: Verdict) => void) => void;
 
 const EMPTY: readonly HookOps[] = Object.freeze([]);
