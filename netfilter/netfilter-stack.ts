@@ -22,6 +22,7 @@ import { NatCore } from '../nat/nat-core.ts';
 import { NatHooks } from '../nat/nat-hooks.ts';
 import { createFtpNat } from '../nat/helpers/nat-ftp.ts';
 import { RuleTables } from './tables/index.ts';
+import type { HookOps } from './hooks.ts';
 
 export interface FtpOptions {
   ports?: number[];
@@ -90,6 +91,8 @@ export class NetfilterStack {
   }
 
   private trackingStarted = false;
+  private attached = false;
+  private readonly registeredTableOps = new Set<HookOps>();
   private readonly alwaysTrack: boolean;
 
   /**
@@ -98,14 +101,25 @@ export class NetfilterStack {
    * once a rule uses it, a router with no such rule forwards without tracking anything.
    */
   attach(): void {
-    for (const ops of this.rules.hookOps()) this.router.register(ops);
+    this.attached = true;
+    this.registerTableOps();
     if (this.alwaysTrack || this.rules.needsConntrack()) this.startTracking();
   }
 
-  /** Replaces the rules atomically (iptables-restore), starting tracking if they now need it. */
+  /** Replaces the rules atomically (iptables-restore), hooking in new tables and tracking if needed. */
   loadRules(text: string, origin: string, firstLine: number): void {
     this.rules.load(text, origin, firstLine);
+    if (!this.attached) return;
+    this.registerTableOps();
     if (this.rules.needsConntrack()) this.startTracking();
+  }
+
+  private registerTableOps(): void {
+    for (const ops of this.rules.loadedHookOps()) {
+      if (this.registeredTableOps.has(ops)) continue;
+      this.registeredTableOps.add(ops);
+      this.router.register(ops);
+    }
   }
 
   get tracking(): boolean {

@@ -35,7 +35,7 @@ export function buildRouterWithNetfilter(config: RouterConfig, log: RateLimitedL
     ftp: config.helpers.ftp,
     log,
   });
-  if (config.rules) netfilter.rules.load(config.rules.text, config.rules.origin, config.rules.firstLine);
+  if (config.rules) netfilter.loadRules(config.rules.text, config.rules.origin, config.rules.firstLine);
   netfilter.attach();
   return { router, netfilter };
 }

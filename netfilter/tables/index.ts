@@ -35,14 +35,15 @@ const CONNTRACK_USERS = / -m (conntrack|state|helper) | -j CT /;
 export class RuleTables implements NatChainRunner {
   /** By TableId; null until a text loads that table. Replaced whole on apply(). */
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
-  private readonly ops: readonly HookOps[];
+  /** By TableId: the table's ops, made once (the nat table has none: see above). */
+  private readonly ops: readonly (readonly HookOps[])[];
 
   constructor(private readonly env: TablesEnv) {
-    const ops: HookOps[] = [];
+    const ops: HookOps[][] = [[], [], [], []];
     for (const id of [TableId.RAW, TableId.MANGLE, TableId.FILTER]) {
       for (const { hook, priority } of TABLE_HOOKS[id]!) {
         const fn = (packet: Packet, at: HookPoint): Verdict => this.run(id, at, packet);
-        ops.push(Object.freeze({ hook, priority, fn, name: `iptables ${TABLE_NAMES[id]} ${HOOK_NAMES[hook]}` }));
+        ops[id]!.push(Object.freeze({ hook, priority, fn, name: `iptables ${TABLE_NAMES[id]} ${HOOK_NAMES[hook]}` }));
       }
     }
     this.ops = ops;
@@ -72,7 +73,15 @@ export class RuleTables implements NatChainRunner {
 
   /** One op per built-in chain of raw, mangle and filter; each reads the current table per packet. */
   hookOps(): HookOps[] {
-    return [...this.ops];
+    return this.ops.flat();
+  }
+
+  /**
+   * The ops of the tables loaded so far. Registering only these is what the kernel does (a table
+   * hooks in when it is created) and spares every packet the calls of absent tables.
+   */
+  loadedHookOps(): HookOps[] {
+    return this.ops.filter((_, id) => this.tables[id] !== null).flat();
   }
 
   /** As `iptables-save` prints (`iptables-save -c` with counters); only tables that were loaded. */

@@ -321,3 +321,14 @@ describe('apply() while a packet is in a chain', () => {
     expect(tables.save(true)).toContain('[1:40] -A FORWARD -j LOG --log-prefix new\n[1:40] -A FORWARD -j ACCEPT\n');
   });
 });
+
+describe('hook ops of loaded tables only', () => {
+  it('lists the ops of the tables loaded so far, as the kernel hooks in a table when it is created', () => {
+    const tables = new RuleTables(new Recorder());
+    expect(tables.loadedHookOps()).toEqual([]);
+    tables.load(section('filter', '-A FORWARD -j ACCEPT'), 'rules', 0);
+    expect(tables.loadedHookOps().map((op) => op.name)).toEqual(['iptables filter INPUT', 'iptables filter FORWARD', 'iptables filter OUTPUT']);
+    tables.load(section('raw', '-A PREROUTING -j ACCEPT'), 'rules', 0);
+    expect(tables.loadedHookOps()).toHaveLength(5);
+  });
+});
