@@ -2,9 +2,9 @@
  * The confirmed-connection table: one hash table holding both directions' tuples of every entry,
  * chained through the entries' own TupleHashNodes (no allocation per insert or lookup).
  *
- * Expiry has no timer per entry: lookups treat an expired entry as gone, and a collector walks a
- * bounded slice of buckets per tick (the kernel's gc_worker idea), so the cost per tick does not
- * grow with the table and a million entries stay cheap.
+ * Expiry has no timer per entry: lookups treat an expired entry as gone, and a collector walks the
+ * buckets a bounded number of entries per tick (the kernel's gc_worker idea), so a tick's cost is
+ * bounded whatever the size of the table.
  */
 import type { Conntrack, TupleHashNode } from './conntrack-entry.ts';
 import { hashTuple, hashTupleFields } from './tuple.ts';
