@@ -70,6 +70,23 @@ describe('config', () => {
     expect(error.message).toContain(what);
   });
 
+  it('reads the ftp helper ports and loose flag, with the kernel defaults', () => {
+    expect(parseConfig('r.yaml', GOOD, options).helpers).toEqual({ ftp: { ports: [21], loose: false } });
+    const config = parseConfig('r.yaml', `${GOOD}helpers:\n  ftp: { ports: [21, 2121], loose: true }\n`, options);
+    expect(config.helpers).toEqual({ ftp: { ports: [21, 2121], loose: true } });
+    expect(refusal(`${GOOD}helpers:\n  ftp: { ports: [21, 21] }\n`).message).toContain('helpers.ftp.ports: lists a port twice');
+    expect(refusal(`${GOOD}helpers:\n  ftp: { ports: [1, 2, 3, 4, 5, 6, 7, 8, 9] }\n`).message).toContain('must list 1 to 8 ports');
+    expect(refusal(`${GOOD}helpers:\n  ftp: { ports: [70000] }\n`).message).toContain('helpers.ftp.ports[0]: must be a whole number from 1 to 65535 (got 70000)');
+    expect(refusal(`${GOOD}helpers:\n  tftp: {}\n`).message).toContain('helpers.tftp: unknown key');
+  });
+
+  it('reads the conntrack settings and refuses bad ones', () => {
+    const config = parseConfig('r.yaml', `${GOOD}conntrack: { always: true, max: 1000, auto_helpers: true }\n`, options);
+    expect(config.conntrack).toMatchObject({ always: true, max: 1000, autoHelpers: true, checksum: true, tcpLoose: true });
+    expect(refusal(`${GOOD}conntrack: { max: 0 }\n`).message).toContain('conntrack.max: must be a whole number');
+    expect(refusal(`${GOOD}conntrack: { checksum: yes please }\n`).message).toContain('conntrack.checksum: must be true or false');
+  });
+
   it('names a rules file it cannot read', () => {
     expect(refusal(`${GOOD}rules: no-such-rules.txt\n`).message).toMatch(/router\.yaml:8: rules: cannot read the rules file: .*"no-such-rules.txt"/);
   });
