@@ -91,7 +91,12 @@ export class Router {
   /** A datagram the router itself originates (ICMP replies and errors, TCP resets). */
   sendLocal(buf: Buffer): void {
     this.stats.count(Counter.SENT_LOCAL);
-    this.runHook(Hook.LOCAL_OUT, new Packet(buf, null), 0);
+    const packet = new Packet(buf, null);
+    // As ip_route_output before LOCAL_OUT: the OUTPUT chain already knows the egress interface.
+    const route = this.routes.lookup(ipv4Dst(buf, 0));
+    if (!route) return this.stats.drop(DropReason.NO_ROUTE);
+    packet.outInterface = route.outInterface;
+    this.runHook(Hook.LOCAL_OUT, packet, 0);
   }
 
   /** Sends the ICMP error the kernel's icmp_send() would send about `original`, if any. */
@@ -205,6 +210,7 @@ export class Router {
     this.runHook(Hook.FORWARD, packet, 0);
   }
 
+  /** Routes again after LOCAL_OUT, since a DNAT there may have changed the destination. */
   private routeOutput(packet: Packet): void {
     const route = this.routes.lookup(ipv4Dst(packet.buf, 0));
     if (!route) return this.dropPacket(packet, DropReason.NO_ROUTE);

@@ -302,7 +302,7 @@ describe('hook points on the packet path', () => {
     b.router.receive(lan0(b), echo('10.0.1.2', '203.0.113.2'));
     expect(seen.splice(0)).toEqual(['PREROUTING:lan0>-', 'FORWARD:lan0>wan0', 'POSTROUTING:lan0>wan0']);
     b.router.receive(lan0(b), echo('10.0.1.2', '10.0.1.1'));
-    expect(seen.splice(0)).toEqual(['PREROUTING:lan0>-', 'INPUT:lan0>-', 'OUTPUT:->-', 'POSTROUTING:->lan0']);
+    expect(seen.splice(0)).toEqual(['PREROUTING:lan0>-', 'INPUT:lan0>-', 'OUTPUT:->lan0', 'POSTROUTING:->lan0']);
   });
 
   it('drops on DROP, forgets on STOLEN, and drops QUEUEd packets without a handler', () => {
