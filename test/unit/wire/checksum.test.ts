@@ -11,8 +11,7 @@ import {
   updateUdpChecksumField16,
   updateUdpChecksumField32,
 } from '../../../router/wire/checksum.ts';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { hex, CLIENT, SERVER } from './vectors.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failing case reproduces from its seed. */
 function mulberry32(seed: number): () => number {
@@ -289,8 +288,6 @@ const UDP_DNS = hex(
     '8758b1290025dfd0' +
     '1a2b01000001000000000000076578616d706c6503636f6d0000010001',
 );
-const CLIENT = 0xc0a8010a; // 192.168.1.10
-const SERVER = 0xcb007105; // 203.0.113.5
 const PUBLIC = 0xc6336442; // 198.51.100.66
 
 describe('pseudo-header updates for address rewrites', () => {

@@ -31,20 +31,7 @@ import {
 } from '../../../router/wire/gre.ts';
 import type { GreV0Repr, GreV1Repr } from '../../../router/wire/gre.ts';
 import { IpProtocol, Ipv4Problem, ipv4HeaderLength, ipv4Protocol, ipv4TotalLength, validateIpv4 } from '../../../router/wire/ipv4.ts';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-
-function embed(bytes: Uint8Array, off: number, extra = 5): Buffer {
-  const buf = Buffer.alloc(off + bytes.length + extra, 0xa5);
-  buf.set(bytes, off);
-  return buf;
-}
-
-function changedBytes(before: Uint8Array, after: Uint8Array): number[] {
-  const changed: number[] = [];
-  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(i);
-  return changed;
-}
+import { hex, embed, changedBytes } from './vectors.ts';
 
 // The tunnelled packet: a captured `ping` echo request, 192.168.1.10 -> 203.0.113.5.
 const INNER = hex(

@@ -31,20 +31,7 @@ import {
 } from '../../../router/wire/icmp.ts';
 import type { IcmpRepr } from '../../../router/wire/icmp.ts';
 import { IpProtocol, ipv4Dst, ipv4HeaderLength, ipv4Protocol, ipv4Src } from '../../../router/wire/ipv4.ts';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-
-function embed(bytes: Uint8Array, off: number, extra = 11): Buffer {
-  const buf = Buffer.alloc(off + bytes.length + extra, 0xa5);
-  buf.set(bytes, off);
-  return buf;
-}
-
-function changedBytes(before: Uint8Array, after: Uint8Array): number[] {
-  const changed: number[] = [];
-  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(i);
-  return changed;
-}
+import { hex, embed, changedBytes } from './vectors.ts';
 
 // The ICMP part of `ping 127.0.0.1` on Linux: id 3766, seq 1, a struct timeval, then 0x10..0x37.
 const ECHO_DATA = hex(

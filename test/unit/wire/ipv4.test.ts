@@ -41,23 +41,10 @@ import {
   validateIpv4,
 } from '../../../router/wire/ipv4.ts';
 import type { Ipv4Repr } from '../../../router/wire/ipv4.ts';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { hex, embed, changedBytes, CLIENT, SERVER } from './vectors.ts';
 
 /** `bytes` copied to `off` inside a larger buffer of filler, to catch accessors that ignore `off`. */
-function embed(bytes: Uint8Array, off: number, extra = 13): Buffer {
-  const buf = Buffer.alloc(off + bytes.length + extra, 0xa5);
-  buf.set(bytes, off);
-  return buf;
-}
-
 /** Offsets of the bytes that differ. */
-function changedBytes(before: Uint8Array, after: Uint8Array): number[] {
-  const changed: number[] = [];
-  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(i);
-  return changed;
-}
-
 // `ping 127.0.0.1` on Linux, readdressed to 192.168.1.10 -> 203.0.113.5 (header checksum recomputed).
 const ECHO_REQUEST = hex(
   '45000054ddb5400040015f3bc0a8010acb007105' +
@@ -76,8 +63,6 @@ const RECORD_ROUTE_REPLY = hex(
 );
 const RECORD_ROUTE_OPTIONS = RECORD_ROUTE_REPLY.subarray(20, 60);
 
-const CLIENT = 0xc0a8010a;
-const SERVER = 0xcb007105;
 const LOOPBACK = 0x7f000001;
 
 describe('IPv4 accessors on a captured echo request', () => {

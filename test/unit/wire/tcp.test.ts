@@ -34,23 +34,8 @@ import {
   validateTcp,
 } from '../../../router/wire/tcp.ts';
 import type { TcpRepr } from '../../../router/wire/tcp.ts';
+import { hex, embed, changedBytes, CLIENT, SERVER } from './vectors.ts';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-
-function embed(bytes: Uint8Array, off: number, extra = 9): Buffer {
-  const buf = Buffer.alloc(off + bytes.length + extra, 0xa5);
-  buf.set(bytes, off);
-  return buf;
-}
-
-function changedBytes(before: Uint8Array, after: Uint8Array): number[] {
-  const changed: number[] = [];
-  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(i);
-  return changed;
-}
-
-const CLIENT = 0xc0a8010a; // 192.168.1.10
-const SERVER = 0xcb007105; // 203.0.113.5
 
 // Segments captured from Linux on lo, readdressed to 192.168.1.10 <-> 203.0.113.5 with the checksums
 // recomputed (lo leaves them partial) and confirmed by tcpdump -vv. TCP parts only.

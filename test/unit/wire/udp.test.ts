@@ -20,23 +20,8 @@ import {
   validateUdp,
 } from '../../../router/wire/udp.ts';
 import type { UdpRepr } from '../../../router/wire/udp.ts';
+import { hex, embed, changedBytes, CLIENT, SERVER } from './vectors.ts';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-
-function embed(bytes: Uint8Array, off: number, extra = 7): Buffer {
-  const buf = Buffer.alloc(off + bytes.length + extra, 0xa5);
-  buf.set(bytes, off);
-  return buf;
-}
-
-function changedBytes(before: Uint8Array, after: Uint8Array): number[] {
-  const changed: number[] = [];
-  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(i);
-  return changed;
-}
-
-const CLIENT = 0xc0a8010a; // 192.168.1.10
-const SERVER = 0xcb007105; // 203.0.113.5
 const PUBLIC = 0xc6336442; // 198.51.100.66
 
 // A DNS query (id 0x1a2b, RD, example.com A) sent from Python on Linux, captured on lo and
