@@ -66,7 +66,7 @@ export class NetfilterStack {
         sendIcmpError: (packet, type, code) => router.sendIcmpError(packet, type, code),
         sendTcpReset: (packet) => {
           const reset = buildTcpReset(packet.buf);
-          if (reset) router.sendLocal(reset);
+          if (reset) router.sendLocal(reset, packet);
         },
       },
       log: options.logSink ?? ((line) => process.stdout.write(`${line}\n`)),
@@ -132,6 +132,7 @@ export class NetfilterStack {
     const seqadj = seqAdjustHookOps(() => this.conntrack.counters.dropped++);
     for (const ops of [...this.defrag.hookOps(), ...this.conntrack.hookOps(), ...seqadj, ...this.natHooks.hookOps()]) this.router.register(ops);
     this.router.onDrop = (packet) => this.conntrack.packetDropped(packet);
+    this.router.attachConntrack = (made, about) => this.conntrack.attach(made, about);
     this.conntrack.start();
   }
 

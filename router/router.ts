@@ -49,6 +49,11 @@ export class Router {
   queueHandler: QueueHandler | null = null;
   /** Told about every packet dropped after the hooks saw it (conntrack frees unconfirmed entries). */
   onDrop: ((packet: Packet) => void) | null = null;
+  /**
+   * nf_ct_attach: gives a packet the router makes about another one (an ICMP error, a reset) that
+   * packet's connection, before LOCAL_OUT. Set by conntrack.
+   */
+  attachConntrack: ((made: Packet, about: Packet) => void) | null = null;
   private readonly local: LocalDelivery;
   private readonly chainResult: ChainResult = { verdict: Verdict.ACCEPT, stoppedAt: 0 };
 
@@ -88,10 +93,14 @@ export class Router {
     this.runHook(Hook.PRE_ROUTING, packet, 0);
   }
 
-  /** A datagram the router itself originates (ICMP replies and errors, TCP resets). */
-  sendLocal(buf: Buffer): void {
+  /**
+   * A datagram the router itself originates (ICMP replies and errors, TCP resets); `about` is the
+   * packet it answers when it belongs to that packet's connection (errors and resets).
+   */
+  sendLocal(buf: Buffer, about: Packet | null = null): void {
     this.stats.count(Counter.SENT_LOCAL);
     const packet = new Packet(buf, null);
+    if (about) this.attachConntrack?.(packet, about);
     // As ip_route_output before LOCAL_OUT: the OUTPUT chain already knows the egress interface.
     const route = this.routes.lookup(ipv4Dst(buf, 0));
     if (!route) return this.stats.drop(DropReason.NO_ROUTE);
@@ -111,7 +120,7 @@ export class Router {
     const source = this.errorSourceAddress(original, destination);
     if (source === 0) return;
     this.stats.count(Counter.ICMP_ERRORS_SENT);
-    this.sendLocal(buildIcmpError(buf, type, code, rest, source));
+    this.sendLocal(buildIcmpError(buf, type, code, rest, source), original);
   }
 
   /** The interface owning `address` as the router's own address, or null. */
@@ -185,8 +194,8 @@ export class Router {
     if (isMartian(destination)) return this.dropPacket(packet, DropReason.MARTIAN_DESTINATION);
     const route = this.routes.lookup(destination);
     if (!route) {
-      this.dropPacket(packet, DropReason.NO_ROUTE);
-      return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET);
+      this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET);
+      return this.dropPacket(packet, DropReason.NO_ROUTE);
     }
     this.forward(packet, route.outInterface);
   }
@@ -195,14 +204,14 @@ export class Router {
   private forward(packet: Packet, outInterface: RouterInterface): void {
     const buf = packet.buf;
     if (ipv4Ttl(buf, 0) <= 1) {
-      this.dropPacket(packet, DropReason.TTL_EXCEEDED);
-      return this.sendIcmpError(packet, IcmpType.TIME_EXCEEDED, 0);
+      this.sendIcmpError(packet, IcmpType.TIME_EXCEEDED, 0);
+      return this.dropPacket(packet, DropReason.TTL_EXCEEDED);
     }
     // ip_exceeds_mtu: a reassembled datagram is judged by the fragments it came in.
     const tooBig = packet.fragMaxSize ? packet.fragMaxSize > outInterface.mtu : buf.length > outInterface.mtu;
     if (tooBig && ipv4DontFragment(buf, 0)) {
-      this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
-      return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
+      this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
+      return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
     }
     decrementIpv4Ttl(buf, 0);
     packet.outInterface = outInterface;
@@ -227,8 +236,8 @@ export class Router {
     if (buf.length <= mtu) return this.transmit(outInterface, buf);
     if (ipv4DontFragment(buf, 0) && !packet.fragMaxSize) {
       // Grown past the MTU after the forward check (a helper's rewrite) or originated too large.
-      this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
-      return this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
+      this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
+      return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
     }
     const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);

@@ -21,7 +21,7 @@ import { ConntrackTable } from './conntrack-table.ts';
 import { ExpectationTable } from './expectation-table.ts';
 import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
 import { killedByTracker } from './trackers/index.ts';
-import { CtEvent, CtInfo, Status } from './status.ts';
+import { CtEvent, CtInfo, Status, ctinfoDirection } from './status.ts';
 import { Direction, Tuple } from './tuple.ts';
 
 export const DEFAULT_CONNTRACK_MAX = 262144;
@@ -245,6 +245,19 @@ export class ConntrackCore {
       this.emit('UPDATE', entry);
     }
     return Verdict.ACCEPT;
+  }
+
+  /**
+   * nf_conntrack_attach: a packet the router makes about `about` (an ICMP error, a REJECT reset)
+   * belongs to its connection, RELATED and in the other direction. This holds even for a first
+   * packet dropped before confirmation, whose error a lookup at LOCAL_OUT would not find: so a
+   * firewall dropping INVALID on OUTPUT still lets the router's time exceeded out, as the kernel does.
+   */
+  attach(made: Packet, about: Packet): void {
+    const entry = about.conntrack;
+    if (!entry) return;
+    made.conntrack = entry;
+    made.ctinfo = ctinfoDirection(about.ctinfo) === Direction.ORIGINAL ? CtInfo.RELATED_REPLY : CtInfo.RELATED;
   }
 
   /**

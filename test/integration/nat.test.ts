@@ -1,7 +1,8 @@
 /**
  * NAT through vrouter and through the kernel with the same rules, compared: MASQUERADE for a LAN
  * (ping, TCP, UDP, an ICMP error about a NATed datagram getting back to the client), a DNAT port
- * forward reached from outside and, hairpin, from inside through the router's public address;
+ * forward reached from outside and, hairpin, from inside through the router's public address, and
+ * the time exceeded about a port-forwarded first packet quoting it as sent;
  * and `conntrack -L` showing the NATed reply tuples as the kernel does.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { runPeer, startPeer } from '../support/peers.ts';
 
 const RULES = `*nat
 -A PREROUTING -d 203.0.113.1/32 -p tcp --dport 8080 -j DNAT --to-destination 10.0.2.2:5001
+-A PREROUTING -i wan0 -d 203.0.113.1/32 -p icmp -j DNAT --to-destination 10.0.2.2
 -A POSTROUTING -o wan0 -j MASQUERADE
 COMMIT
 `;
@@ -55,17 +57,29 @@ async function throughPortForward(topology: Topology, role: string, bytes: numbe
   return `sent ${String(sent.bytes ?? sent.error)}, the DMZ server received ${String(received?.bytes)}`;
 }
 
+/** `ping -c 1 -t TTL` from `role`: what came back, in a few words. */
+function pingOutcome(topology: Topology, role: string, to: string, ttl = 64): string {
+  const run = topology.exec(role, 'ping', ['-c', '1', '-W', '2', '-t', String(ttl), to]);
+  if (run.status === 0) return 'answered';
+  // ping reports an error only if the datagram it quotes is its own: to `to`, with its echo id.
+  const error = /From (\S+) icmp_seq=\d+ (.+)$/m.exec(run.stdout);
+  return error ? `${error[2]} from ${error[1]}` : 'nothing';
+}
+
 async function outcomes(topology: Topology): Promise<Record<string, string>> {
   const echo = await startPeer(topology, 'outside', ['udp-echo', '5002']);
   const tcpOut = await startPeer(topology, 'outside', ['tcp-sink', '5003']);
-  const ping = topology.exec('client', 'ping', ['-c', '1', '-W', '2', '203.0.113.2']);
   const result = {
-    'client pings outside': ping.status === 0 ? 'answered' : 'no answer',
+    'client pings outside': pingOutcome(topology, 'client', '203.0.113.2'),
     'client TCP to outside': JSON.stringify(runPeer(topology, 'client', ['tcp-send', '203.0.113.2', '5003', '20000']).bytes),
     'client UDP to outside': JSON.stringify(runPeer(topology, 'client', ['udp-ask', '203.0.113.2', '5002', 'hi', '2000'])),
     'port unreachable about a NATed datagram': JSON.stringify(runPeer(topology, 'client', ['udp-ask', '203.0.113.2', '5999', 'hi', '2000'])),
     'outside reaches the port forward': await throughPortForward(topology, 'outside', 3000),
     'client reaches the port forward through the public address (hairpin)': await throughPortForward(topology, 'client', 4000),
+    'outside pings the public address (forwarded to the DMZ)': pingOutcome(topology, 'outside', '203.0.113.1'),
+    // The TTL runs out after DNAT, on the connection's first packet: the time exceeded must quote
+    // the datagram as it was sent (to the public address), or ping does not recognise it.
+    'the same with TTL 1': pingOutcome(topology, 'outside', '203.0.113.1', 1),
   };
   for (const peer of [echo, tcpOut]) peer.child.kill();
   return result;
@@ -82,6 +96,8 @@ describe('NAT, vrouter and kernel side by side', () => {
       'port unreachable about a NATed datagram': JSON.stringify({ error: 'ECONNREFUSED' }),
       'outside reaches the port forward': 'sent 3000, the DMZ server received 3000',
       'client reaches the port forward through the public address (hairpin)': 'sent 4000, the DMZ server received 4000',
+      'outside pings the public address (forwarded to the DMZ)': 'answered',
+      'the same with TTL 1': 'Time to live exceeded from 203.0.113.1',
     });
     expect(ourOutcomes).toEqual(kernelOutcomes);
   });

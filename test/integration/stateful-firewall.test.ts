@@ -3,7 +3,7 @@
  * FORWARD DROP, ESTABLISHED,RELATED accepted, NEW only from lan0. Outcomes must match each other
  * and what such a firewall promises; then conntrack -L/-E and iptables-save -c are checked.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +142,61 @@ describe('stateful firewall, vrouter and kernel side by side', () => {
     expect(viaVrouter.exec('client', 'ping', ['-c', '3', '-i', '0.2', '203.0.113.2']).status).toBe(0);
     // Three echo replies come back as ESTABLISHED (the requests after the first too).
     expect((await counters()) - before).toBeGreaterThanOrEqual(5);
+  });
+});
+
+/** `ping -c 1 -t TTL -e ID` from the client: what came back, in a few words (the echo id names the connection). */
+function pingOutcome(topology: Topology, id: number, ttl = 64, to = '203.0.113.2'): string {
+  const run = topology.exec('client', 'ping', ['-c', '1', '-W', '1', '-t', String(ttl), '-e', String(id), to]);
+  if (run.status === 0) return 'answered';
+  const error = /From (\S+) icmp_seq=\d+ (Time to live exceeded)/.exec(run.stdout);
+  return error ? `${error[2]} from ${error[1]}` : 'nothing';
+}
+
+async function loadRules(rules: string): Promise<void> {
+  await controlCall(router.controlSocket, 'iptables-restore', { text: rules, origin: 'stateful-firewall test' });
+  execFileSync('ip', ['netns', 'exec', viaKernel.ns('router'), 'iptables-restore'], { input: rules });
+}
+
+describe('packets the router makes about a forwarded packet, through the OUTPUT chain', () => {
+  // As nf_ct_attach: an ICMP error or a REJECT reset carries the connection of the packet it is
+  // about, as RELATED in the reply direction. That holds for a connection's very first packet too,
+  // which is never confirmed, so a lookup at LOCAL_OUT would not find it (the packet would be INVALID).
+  const onlyRelatedOut = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A FORWARD -p tcp --dport 5999 -j REJECT --reject-with tcp-reset
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i lan0 -m conntrack --ctstate NEW -j ACCEPT
+-A OUTPUT -m conntrack --ctstate RELATED --ctdir REPLY -j ACCEPT
+COMMIT
+`;
+
+  it('are RELATED to the connection even about its first packet, as in the kernel', async () => {
+    const run = (topology: Topology): Record<string, string> => ({
+      'TTL 1 on a new connection': pingOutcome(topology, 4001, 1),
+      'a ping through': pingOutcome(topology, 4002),
+      'then TTL 1 on that connection': pingOutcome(topology, 4002, 1),
+      // The echo reply is ESTABLISHED, not RELATED: OUTPUT drops it.
+      'a ping to the router': pingOutcome(topology, 4003, 64, '10.0.1.1'),
+      'TCP to a rejected port': String(runPeer(topology, 'client', ['tcp-connect', '203.0.113.2', '5999', '1500']).result),
+    });
+    try {
+      await loadRules(onlyRelatedOut);
+      const results = { kernel: run(viaKernel), vrouter: run(viaVrouter) };
+      console.info(`router-made packets: ${JSON.stringify(results)}`);
+      const expected = {
+        'TTL 1 on a new connection': 'Time to live exceeded from 10.0.1.1',
+        'a ping through': 'answered',
+        'then TTL 1 on that connection': 'Time to live exceeded from 10.0.1.1',
+        'a ping to the router': 'nothing',
+        'TCP to a rejected port': 'ECONNREFUSED',
+      };
+      expect(results).toEqual({ kernel: expected, vrouter: expected });
+    } finally {
+      await loadRules(RULES);
+    }
   });
 });
 

@@ -1,15 +1,15 @@
 /**
- * `-m conntrack --ctstate/--ctstatus` (xt_conntrack) and `-m state --state` (xt_state), which
- * iptables prints under its own name.
+ * `-m conntrack --ctstate/--ctstatus/--ctdir` (xt_conntrack) and `-m state --state` (xt_state),
+ * which iptables prints under its own name.
  *
  * A packet's state: no connection and ctinfo UNTRACKED (CT --notrack) is UNTRACKED; no connection
  * otherwise is INVALID; else the ctinfo gives NEW, ESTABLISHED or RELATED (the _REPLY values fold
  * onto their originals), plus SNAT/DNAT from the connection's status. As in the kernel, a packet
- * without a connection fails any --ctstatus test, inverted or not, and passes the match only if it
- * passed a --ctstate test.
+ * without a connection fails any --ctstatus or --ctdir test, inverted or not, and passes the match
+ * only if it passed a --ctstate test. --ctdir (ORIGINAL or REPLY, either case) cannot be inverted.
  */
 import type { Packet } from '../../../router/packet.ts';
-import { CtInfo, Status } from '../../conntrack/status.ts';
+import { CtInfo, Status, ctinfoDirection } from '../../conntrack/status.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType } from '../extension.ts';
 
@@ -88,7 +88,9 @@ function printStatus(mask: number): string {
   return mask === 0 ? 'NONE' : printNames(mask, STATUS_NAMES);
 }
 
-/** Either mask is -1 when its option was not given. */
+const DIRECTION_NAMES = ['ORIGINAL', 'REPLY'] as const;
+
+/** Either mask is -1 when its option was not given, and the direction when --ctdir was not. */
 class ConntrackMatch implements Match {
   constructor(
     private readonly name: 'conntrack' | 'state',
@@ -96,6 +98,7 @@ class ConntrackMatch implements Match {
     private readonly invertState: boolean,
     private readonly statusMask: number,
     private readonly invertStatus: boolean,
+    private readonly direction: 0 | 1 | -1 = -1,
   ) {}
 
   test(packet: Packet): MatchResult {
@@ -103,6 +106,7 @@ class ConntrackMatch implements Match {
     const entry = packet.conntrack;
     if (entry === null) return this.stateMask !== -1 ? MatchResult.YES : MatchResult.NO;
     if (this.statusMask !== -1 && ((entry.status & this.statusMask) !== 0) === this.invertStatus) return MatchResult.NO;
+    if (this.direction !== -1 && ctinfoDirection(packet.ctinfo) !== this.direction) return MatchResult.NO;
     return MatchResult.YES;
   }
 
@@ -111,6 +115,7 @@ class ConntrackMatch implements Match {
     const option = this.name === 'state' ? 'state' : 'ctstate';
     if (this.stateMask !== -1) text += `${this.invertState ? ' !' : ''} --${option} ${printNames(this.stateMask, STATE_PRINT_ORDER)}`;
     if (this.statusMask !== -1) text += `${this.invertStatus ? ' !' : ''} --ctstatus ${printStatus(this.statusMask)}`;
+    if (this.direction !== -1) text += ` --ctdir ${DIRECTION_NAMES[this.direction]}`;
     return text;
   }
 }
@@ -120,9 +125,14 @@ class ConntrackBuilder implements MatchBuilder {
   private invertState = false;
   private statusMask = -1;
   private invertStatus = false;
+  private direction: 0 | 1 | -1 = -1;
 
   option(name: string, args: readonly string[], invert: boolean): void {
-    if (name === 'ctstatus') {
+    if (name === 'ctdir') {
+      const index = DIRECTION_NAMES.indexOf(args[0]!.toUpperCase() as (typeof DIRECTION_NAMES)[number]);
+      if (index === -1) throw new OptionError(args[0]!, `bad value for --ctdir "${args[0]}" (ORIGINAL or REPLY)`);
+      this.direction = index as 0 | 1;
+    } else if (name === 'ctstatus') {
       this.statusMask = parseNames(args[0]!, STATUS_NAMES, 'ctstatus');
       this.invertStatus = invert;
     } else {
@@ -132,10 +142,10 @@ class ConntrackBuilder implements MatchBuilder {
   }
 
   build(): Match {
-    if (this.stateMask === -1 && this.statusMask === -1) {
-      throw new OptionError('conntrack', 'the conntrack match needs --ctstate or --ctstatus');
+    if (this.stateMask === -1 && this.statusMask === -1 && this.direction === -1) {
+      throw new OptionError('conntrack', 'the conntrack match needs --ctstate, --ctstatus or --ctdir');
     }
-    return new ConntrackMatch('conntrack', this.stateMask, this.invertState, this.statusMask, this.invertStatus);
+    return new ConntrackMatch('conntrack', this.stateMask, this.invertState, this.statusMask, this.invertStatus, this.direction);
   }
 }
 
@@ -159,6 +169,7 @@ export const conntrackMatch: MatchType = {
   options: [
     { names: ['ctstate'], args: 1, invertible: true },
     { names: ['ctstatus'], args: 1, invertible: true },
+    { names: ['ctdir'], args: 1, invertible: false },
   ],
   create: () => new ConntrackBuilder(),
 };

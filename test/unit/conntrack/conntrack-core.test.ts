@@ -108,6 +108,30 @@ describe('conntrack core', () => {
     expect(unknown.conntrack).toBeNull();
   });
 
+  it('attaches a packet the router makes (an ICMP error) to the connection it is about, even unconfirmed', () => {
+    const first = pass(b, udp(5000, 9999), false);
+    const routerError = new Packet(icmpPacket({ src: '10.0.1.1', dst: CLIENT }, { type: IcmpType.TIME_EXCEEDED, code: 0, data: first.buf.subarray(0, 28) }), null);
+    b.core.attach(routerError, first);
+    expect([routerError.conntrack, routerError.ctinfo]).toEqual([first.conntrack, CtInfo.RELATED_REPLY]);
+    // Conntrack at LOCAL_OUT leaves an attached packet alone, and confirm does not insert the entry.
+    expect(b.core.track(routerError, Hook.LOCAL_OUT)).toBe(Verdict.ACCEPT);
+    expect(b.core.confirm(routerError)).toBe(Verdict.ACCEPT);
+    expect([routerError.conntrack, routerError.ctinfo, b.core.list().length]).toEqual([first.conntrack, CtInfo.RELATED_REPLY, 0]);
+
+    b.core.confirm(first);
+    const reply = pass(b, udp(9999, 5000, SERVER, CLIENT));
+    const aboutReply = new Packet(icmpPacket({ src: '10.0.1.1', dst: SERVER }, { type: IcmpType.TIME_EXCEEDED, code: 0, data: reply.buf.subarray(0, 28) }), null);
+    b.core.attach(aboutReply, reply);
+    expect([aboutReply.conntrack, aboutReply.ctinfo]).toEqual([first.conntrack, CtInfo.RELATED]);
+
+    const untracked = new Packet(syn(), null);
+    untracked.ctTemplate = { helper: null, notrack: true };
+    b.core.track(untracked, Hook.PRE_ROUTING);
+    const aboutUntracked = new Packet(Buffer.from(routerError.buf), null);
+    b.core.attach(aboutUntracked, untracked);
+    expect(aboutUntracked.conntrack).toBeNull();
+  });
+
   it('tracks ICMP echo by id and leaves other ICMP types untracked', () => {
     const echo = pass(b, icmpPacket({ src: CLIENT, dst: SERVER }, { type: IcmpType.ECHO_REQUEST, code: 0, rest: 0x12340001 }));
     const reply = pass(b, icmpPacket({ src: SERVER, dst: CLIENT }, { type: IcmpType.ECHO_REPLY, code: 0, rest: 0x12340001 }));

@@ -78,6 +78,26 @@ describe('-m conntrack --ctstatus', () => {
   });
 });
 
+describe('-m conntrack --ctdir', () => {
+  it('matches the direction of the packet in its connection, _REPLY ctinfo values being REPLY', () => {
+    for (const ctinfo of [CtInfo.NEW, CtInfo.ESTABLISHED, CtInfo.RELATED]) {
+      expect(matches('-m conntrack --ctdir ORIGINAL', tracked(ctinfo, 0))).toBe(true);
+      expect(matches('-m conntrack --ctdir REPLY', tracked(ctinfo, 0))).toBe(false);
+    }
+    for (const ctinfo of [CtInfo.ESTABLISHED_REPLY, CtInfo.RELATED_REPLY]) {
+      expect(matches('-m conntrack --ctdir ORIGINAL', tracked(ctinfo, 0))).toBe(false);
+      expect(matches('-m conntrack --ctdir reply', tracked(ctinfo, 0))).toBe(true);
+    }
+  });
+
+  it('never matches a packet without a connection unless --ctstate decided', () => {
+    expect(matches('-m conntrack --ctdir ORIGINAL', tracked(0, null))).toBe(false);
+    expect(matches('-m conntrack --ctdir REPLY', tracked(CtInfo.UNTRACKED, null))).toBe(false);
+    expect(matches('-m conntrack --ctstate INVALID --ctdir REPLY', tracked(0, null))).toBe(true);
+    expect(matches('-m conntrack --ctstate RELATED --ctdir REPLY', tracked(CtInfo.RELATED, 0))).toBe(false);
+  });
+});
+
 describe('-m state --state', () => {
   it('matches the same states as --ctstate, with inversion', () => {
     expect(matches('-m state --state ESTABLISHED', tracked(CtInfo.ESTABLISHED_REPLY, 0))).toBe(true);

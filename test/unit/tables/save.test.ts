@@ -27,6 +27,8 @@ const MIXED = `*filter
 -A FORWARD -m helper --helper ftp -j ACCEPT
 -A FORWARD -m mark --mark 0x1/0xff -j ACCEPT
 -A FORWARD -m conntrack --ctstatus ASSURED,SEEN_REPLY -j ACCEPT
+-A FORWARD -m conntrack --ctstate NEW --ctstatus ASSURED --ctdir reply -j ACCEPT
+-A FORWARD -m conntrack --ctdir ORIGINAL
 -A lan-in -j RETURN
 -A FORWARD -g lan-in
 COMMIT
@@ -75,6 +77,8 @@ COMMIT
 -A FORWARD -m helper --helper ftp -j ACCEPT
 -A FORWARD -m mark --mark 0x1/0xff -j ACCEPT
 -A FORWARD -m conntrack --ctstatus SEEN_REPLY,ASSURED -j ACCEPT
+-A FORWARD -m conntrack --ctstate NEW --ctstatus ASSURED --ctdir REPLY -j ACCEPT
+-A FORWARD -m conntrack --ctdir ORIGINAL
 -A FORWARD -g lan-in
 -A lan-in -j RETURN
 COMMIT
