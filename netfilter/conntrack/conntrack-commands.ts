@@ -63,14 +63,14 @@ export function registerConntrackCommands(control: ControlServer, conntrack: Con
       const args = raw as EventArgs;
       const wanted = new Set(args.events ?? ['NEW', 'UPDATE', 'DESTROY']);
       if (args.expect) {
-        const unsubscribe = conntrack.expectations.subscribe((event, expectation) => {
-          if (wanted.has(event)) reply.send(formatExpectationEvent(event, expectation, now()));
+        const unsubscribe = conntrack.expectations.subscribe((event, expectation, at) => {
+          if (wanted.has(event)) reply.send(formatExpectationEvent(event, expectation, at));
         });
         reply.onClose(unsubscribe);
         return;
       }
-      const unsubscribe = conntrack.subscribe((event, entry) => {
-        if (wanted.has(event) && matchesFilter(entry, args.filter ?? {})) reply.send(formatConnectionEvent(event, entry, now()));
+      const unsubscribe = conntrack.subscribe((event, entry, at) => {
+        if (wanted.has(event) && matchesFilter(entry, args.filter ?? {})) reply.send(formatConnectionEvent(event, entry, at));
       });
       reply.onClose(unsubscribe);
     },

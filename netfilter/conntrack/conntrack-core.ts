@@ -60,7 +60,8 @@ export interface ConntrackOptions {
 }
 
 export type ConnectionEvent = 'NEW' | 'UPDATE' | 'DESTROY';
-export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack) => void;
+/** `at`: the conntrack clock when the event happened, so that its timeout prints as it was then. */
+export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack, at: number) => void;
 
 export interface ConntrackCounters {
   found: number;
@@ -187,6 +188,7 @@ export class ConntrackCore {
         return Verdict.DROP;
       }
       if (verdict === TrackVerdict.INVALID) return this.invalid(packet);
+      entry.lastPacketAt = now;
       // The tracker ended the connection (TCP: a reset before any reply): it goes now.
       if (killedByTracker(entry)) this.destroy(entry);
       if (direction === Direction.REPLY && !(entry.status & Status.SEEN_REPLY)) {
@@ -233,16 +235,18 @@ export class ConntrackCore {
       const clash = this.findLive(entry.tuples[0]) ?? this.findLive(entry.tuples[1]);
       if (clash) return this.resolveClash(packet, entry, clash.entry);
       // As the kernel, which keeps an unconfirmed timeout relative and starts it at confirmation.
-      if (!(entry.status & Status.FIXED_TIMEOUT)) entry.timeout += this.now() - entry.createdAt;
+      const now = this.now();
+      if (!(entry.status & Status.FIXED_TIMEOUT)) entry.timeout += now - entry.createdAt;
       entry.status |= Status.CONFIRMED;
       this.table.insert(entry);
       entry.events = 0;
-      this.emit('NEW', entry);
+      this.emit('NEW', entry, now);
       return Verdict.ACCEPT;
     }
     if (entry.events) {
       entry.events = 0;
-      this.emit('UPDATE', entry);
+      // The packet's walk from conntrack in to here takes no time on the kernel's clock.
+      this.emit('UPDATE', entry, entry.lastPacketAt || this.now());
     }
     return Verdict.ACCEPT;
   }
@@ -276,7 +280,7 @@ export class ConntrackCore {
     if (entry.confirmed) this.table.remove(entry);
     this.expectations.removeMaster(entry);
     entry.helper?.destroy?.(entry);
-    if (entry.confirmed) this.emit('DESTROY', entry);
+    if (entry.confirmed) this.emit('DESTROY', entry, this.now());
   }
 
   /** Every live confirmed entry. */
@@ -306,8 +310,8 @@ export class ConntrackCore {
     this.expectations.expire();
   }
 
-  private emit(event: ConnectionEvent, entry: Conntrack): void {
-    for (const listener of this.listeners) listener(event, entry);
+  private emit(event: ConnectionEvent, entry: Conntrack, at: number): void {
+    for (const listener of this.listeners) listener(event, entry, at);
   }
 
   /** The kernel's -NF_ACCEPT: the packet passes with no connection (ctstate INVALID). */

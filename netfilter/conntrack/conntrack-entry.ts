@@ -28,6 +28,8 @@ export class Conntrack {
   timeout = 0;
   /** When the first packet was tracked; confirmation counts the timeout from then on. */
   createdAt = 0;
+  /** When the latest packet was tracked: its UPDATE event is reported as of then. */
+  lastPacketAt = 0;
   /** Protocol state owned by the entry's tracker (TCP: its state index); trackers may keep more in l4Data. */
   l4State = 0;
   l4Data: unknown = null;

@@ -28,18 +28,21 @@ export type ExpectResult = (typeof ExpectResult)[keyof typeof ExpectResult];
 
 export type ExpectationEvent = 'NEW' | 'DESTROY';
 
+/** `at`: the conntrack clock when the event happened, so that its timeout prints as it was then. */
+export type ExpectationListener = (event: ExpectationEvent, expectation: Expectation, at: number) => void;
+
 export class ExpectationTable {
   private readonly all = new Set<Expectation>();
   private insertions = 0;
   /** Told of NEW and DESTROY, for `conntrack -E expect`. */
-  private readonly listeners = new Set<(event: ExpectationEvent, expectation: Expectation) => void>();
+  private readonly listeners = new Set<ExpectationListener>();
 
   constructor(
     private readonly now: () => number,
     public max = DEFAULT_EXPECTATION_MAX,
   ) {}
 
-  subscribe(listener: (event: ExpectationEvent, expectation: Expectation) => void): () => void {
+  subscribe(listener: ExpectationListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -75,10 +78,11 @@ export class ExpectationTable {
     }
     if (this.all.size >= this.max) return ExpectResult.TABLE_FULL;
     expectation.insertedAt = ++this.insertions;
-    expectation.timeout = this.now() + (policy?.timeout ?? 300) * 1000;
+    const now = this.now();
+    expectation.timeout = now + (policy?.timeout ?? 300) * 1000;
     this.all.add(expectation);
     master.expectations.push(expectation);
-    for (const listener of this.listeners) listener('NEW', expectation);
+    for (const listener of this.listeners) listener('NEW', expectation, now);
     return ExpectResult.OK;
   }
 
@@ -87,7 +91,8 @@ export class ExpectationTable {
     const list = expectation.master.expectations;
     const at = list.indexOf(expectation);
     if (at >= 0) list.splice(at, 1);
-    for (const listener of this.listeners) listener('DESTROY', expectation);
+    const now = this.now();
+    for (const listener of this.listeners) listener('DESTROY', expectation, now);
   }
 
   /** All expectations a master created go with it. */

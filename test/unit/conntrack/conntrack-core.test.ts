@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ConntrackCore } from '../../../netfilter/conntrack/conntrack-core.ts';
 import { Expectation, ExpectationFlag } from '../../../netfilter/conntrack/expectation.ts';
 import { ExpectResult } from '../../../netfilter/conntrack/expectation-table.ts';
-import { formatConnection, formatExpectation } from '../../../netfilter/conntrack/format.ts';
+import { formatConnection, formatConnectionEvent, formatExpectation } from '../../../netfilter/conntrack/format.ts';
 import { CtInfo, Status } from '../../../netfilter/conntrack/status.ts';
 import { createTrackers, genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
@@ -130,6 +130,22 @@ describe('conntrack core', () => {
     const aboutUntracked = new Packet(Buffer.from(routerError.buf), null);
     b.core.attach(aboutUntracked, untracked);
     expect(aboutUntracked.conntrack).toBeNull();
+  });
+
+  it('reports each event as of when it happened, even if the clock moved before confirmation', () => {
+    const lines: string[] = [];
+    b.core.subscribe((event, entry, at) => lines.push(formatConnectionEvent(event, entry, at)));
+    const first = pass(b, syn(), false);
+    b.clock.ms += 4; // a jiffy passes between conntrack in and confirm (a GC pause, a slow hook)
+    b.core.help(first);
+    b.core.confirm(first);
+    const reply = pass(b, synAck(), false);
+    b.clock.ms += 4;
+    b.core.confirm(reply);
+    expect(lines.map((line) => /^\s*\[(\w+)\] tcp +6 (\d+) (\w+)/.exec(line)?.slice(1).join(' '))).toEqual(['NEW 120 SYN_SENT', 'UPDATE 60 SYN_RECV']);
+    b.clock.ms += 1000;
+    b.core.destroy(first.conntrack!);
+    expect(lines[2]).toMatch(/^\[DESTROY\] tcp +6 /);
   });
 
   it('tracks ICMP echo by id and leaves other ICMP types untracked', () => {
