@@ -11,7 +11,7 @@ import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/control-client.ts';
-import { runPeer, startPeer } from '../support/peers.ts';
+import { pingOutcome, runPeer, startPeer } from '../support/peers.ts';
 
 const RULES = `*nat
 -A PREROUTING -d 203.0.113.1/32 -p tcp --dport 8080 -j DNAT --to-destination 10.0.2.2:5001
@@ -57,29 +57,20 @@ async function throughPortForward(topology: Topology, role: string, bytes: numbe
   return `sent ${String(sent.bytes ?? sent.error)}, the DMZ server received ${String(received?.bytes)}`;
 }
 
-/** `ping -c 1 -t TTL` from `role`: what came back, in a few words. */
-function pingOutcome(topology: Topology, role: string, to: string, ttl = 64): string {
-  const run = topology.exec(role, 'ping', ['-c', '1', '-W', '2', '-t', String(ttl), to]);
-  if (run.status === 0) return 'answered';
-  // ping reports an error only if the datagram it quotes is its own: to `to`, with its echo id.
-  const error = /From (\S+) icmp_seq=\d+ (.+)$/m.exec(run.stdout);
-  return error ? `${error[2]} from ${error[1]}` : 'nothing';
-}
-
 async function outcomes(topology: Topology): Promise<Record<string, string>> {
   const echo = await startPeer(topology, 'outside', ['udp-echo', '5002']);
   const tcpOut = await startPeer(topology, 'outside', ['tcp-sink', '5003']);
   const result = {
-    'client pings outside': pingOutcome(topology, 'client', '203.0.113.2'),
+    'client pings outside': pingOutcome(topology, 'client', '203.0.113.2', { waitSeconds: 2 }),
     'client TCP to outside': JSON.stringify(runPeer(topology, 'client', ['tcp-send', '203.0.113.2', '5003', '20000']).bytes),
     'client UDP to outside': JSON.stringify(runPeer(topology, 'client', ['udp-ask', '203.0.113.2', '5002', 'hi', '2000'])),
     'port unreachable about a NATed datagram': JSON.stringify(runPeer(topology, 'client', ['udp-ask', '203.0.113.2', '5999', 'hi', '2000'])),
     'outside reaches the port forward': await throughPortForward(topology, 'outside', 3000),
     'client reaches the port forward through the public address (hairpin)': await throughPortForward(topology, 'client', 4000),
-    'outside pings the public address (forwarded to the DMZ)': pingOutcome(topology, 'outside', '203.0.113.1'),
+    'outside pings the public address (forwarded to the DMZ)': pingOutcome(topology, 'outside', '203.0.113.1', { waitSeconds: 2 }),
     // The TTL runs out after DNAT, on the connection's first packet: the time exceeded must quote
     // the datagram as it was sent (to the public address), or ping does not recognise it.
-    'the same with TTL 1': pingOutcome(topology, 'outside', '203.0.113.1', 1),
+    'the same with TTL 1': pingOutcome(topology, 'outside', '203.0.113.1', { ttl: 1, waitSeconds: 2 }),
   };
   for (const peer of [echo, tcpOut]) peer.child.kill();
   return result;

@@ -12,7 +12,7 @@ import { setUpKernelRouter } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/control-client.ts';
-import { runPeer, startPeer } from '../support/peers.ts';
+import { pingOutcome, runPeer, startPeer } from '../support/peers.ts';
 
 const RULES = `*filter
 :INPUT ACCEPT [0:0]
@@ -145,14 +145,6 @@ describe('stateful firewall, vrouter and kernel side by side', () => {
   });
 });
 
-/** `ping -c 1 -t TTL -e ID` from the client: what came back, in a few words (the echo id names the connection). */
-function pingOutcome(topology: Topology, id: number, ttl = 64, to = '203.0.113.2'): string {
-  const run = topology.exec('client', 'ping', ['-c', '1', '-W', '1', '-t', String(ttl), '-e', String(id), to]);
-  if (run.status === 0) return 'answered';
-  const error = /From (\S+) icmp_seq=\d+ (Time to live exceeded)/.exec(run.stdout);
-  return error ? `${error[2]} from ${error[1]}` : 'nothing';
-}
-
 async function loadRules(rules: string): Promise<void> {
   await controlCall(router.controlSocket, 'iptables-restore', { text: rules, origin: 'stateful-firewall test' });
   execFileSync('ip', ['netns', 'exec', viaKernel.ns('router'), 'iptables-restore'], { input: rules });
@@ -175,11 +167,11 @@ COMMIT
 
   it('are RELATED to the connection even about its first packet, as in the kernel', async () => {
     const run = (topology: Topology): Record<string, string> => ({
-      'TTL 1 on a new connection': pingOutcome(topology, 4001, 1),
-      'a ping through': pingOutcome(topology, 4002),
-      'then TTL 1 on that connection': pingOutcome(topology, 4002, 1),
+      'TTL 1 on a new connection': pingOutcome(topology, 'client', '203.0.113.2', { id: 4001, ttl: 1 }),
+      'a ping through': pingOutcome(topology, 'client', '203.0.113.2', { id: 4002 }),
+      'then TTL 1 on that connection': pingOutcome(topology, 'client', '203.0.113.2', { id: 4002, ttl: 1 }),
       // The echo reply is ESTABLISHED, not RELATED: OUTPUT drops it.
-      'a ping to the router': pingOutcome(topology, 4003, 64, '10.0.1.1'),
+      'a ping to the router': pingOutcome(topology, 'client', '10.0.1.1', { id: 4003 }),
       'TCP to a rejected port': String(runPeer(topology, 'client', ['tcp-connect', '203.0.113.2', '5999', '1500']).result),
     });
     try {

@@ -37,3 +37,17 @@ export async function startPeer(topology: Topology, role: string, args: string[]
   );
   return { child, lines };
 }
+
+/**
+ * `ping -c 1` from `role` to `to`: 'answered', the ICMP error it reported ('Time to live exceeded
+ * from 10.0.1.1'), or 'nothing'. ping reports an error only if the datagram quoted is its own (to
+ * `to`, with its echo id); `id` fixes that id, so that several pings share one connection.
+ */
+export function pingOutcome(topology: Topology, role: string, to: string, options: { ttl?: number; id?: number; waitSeconds?: number } = {}): string {
+  const args = ['-c', '1', '-W', String(options.waitSeconds ?? 1), '-t', String(options.ttl ?? 64)];
+  if (options.id !== undefined) args.push('-e', String(options.id));
+  const run = topology.exec(role, 'ping', [...args, to]);
+  if (run.status === 0) return 'answered';
+  const error = /From (\S+) icmp_seq=\d+ (.+)$/m.exec(run.stdout);
+  return error ? `${error[2]} from ${error[1]}` : 'nothing';
+}
