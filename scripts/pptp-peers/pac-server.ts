@@ -6,7 +6,8 @@
  * socket. Exits by itself after --connections control connections or --timeout ms.
  *
  *   npx tsx scripts/pptp-peers/pac-server.ts [--listen 0.0.0.0] [--port 1723] [--call-id 512]
- *       [--call-id-step 0] [--connections 1] [--incoming] [--calls 1] [--gre-first both|pns|pac]
+ *       [--call-id-step 0] [--connection-call-id-step 0] [--connections 1] [--incoming] [--calls 1]
+ *       [--gre-first both|pns|pac]
  *       [--gre-count 3] [--gre-interval 100] [--gre-wait 3000] [--timeout 20000]
  *
  * Output: JSON lines (see common.ts); exit 0 if every call received all the GRE packets it
@@ -26,7 +27,7 @@ import {
 import { ControlChannel, GreCall, GreDemux, GreSocket, parseGreFirst, parseOptions, report, sendGre, type GrePacket } from './common.ts';
 
 const USAGE =
-  'usage: pac-server.ts [--listen ADDR] [--port N] [--call-id N] [--call-id-step N] [--connections N] [--incoming] [--calls N] [--gre-first both|pns|pac] [--gre-count N] [--gre-interval MS] [--gre-wait MS] [--timeout MS]';
+  'usage: pac-server.ts [--listen ADDR] [--port N] [--call-id N] [--call-id-step N] [--connection-call-id-step N] [--connections N] [--incoming] [--calls N] [--gre-first both|pns|pac] [--gre-count N] [--gre-interval MS] [--gre-wait MS] [--timeout MS]';
 
 const options = parseOptions(
   process.argv.slice(2),
@@ -35,6 +36,9 @@ const options = parseOptions(
     port: 1723,
     callId: 512,
     callIdStep: 0,
+    // Control connection k starts its call ids at call-id + k * this: with 0 every connection uses
+    // the same ids, and GRE from one public address can then not be told apart between its calls.
+    connectionCallIdStep: 0,
     connections: 1,
     incoming: false,
     calls: 1,
@@ -90,7 +94,7 @@ async function serve(socket: Socket, connection: number): Promise<void> {
   let current: GreCall | null = null;
   let placed = 0;
   let pendingIncoming = -1;
-  let nextPacCallId = options.callId;
+  let nextPacCallId = options.callId + connection * options.connectionCallIdStep;
   const takePacCallId = (): number => {
     const id = nextPacCallId & 0xffff;
     nextPacCallId += options.callIdStep;

@@ -263,12 +263,15 @@ describe('PPTP through MASQUERADE with the pptp helper, vrouter and kernel', () 
     // Both sides hold back their GRE (the clients 1.5 s, the PAC until the client's first packet,
     // with a limit far beyond that): the expectations stay in place long enough to be listed, and the
     // client's GRE comes first, so on both routers its match also removes the sibling. (Server-first,
-    // the kernel leaves the PNS -> PAC expectation behind: see netfilter/helpers/pptp.ts.)
+    // the kernel leaves the PNS -> PAC expectation behind: see netfilter/helpers/pptp.ts.) The PAC
+    // gives each control connection its own call id (517, 518), so that it can tell which of its
+    // calls a client's GRE belongs to, and wait for each client separately.
     const clientArgs = ['--call-id', '11', '--gre-first', 'pac', '--gre-wait', '1500'];
     const runs = await onBoth(async (site) => {
       const events = await site.watchExpectations();
       let listed: string[] = [];
-      const result = await site.session(['--connections', '2', '--call-id', '517', '--gre-first', 'pns', '--gre-wait', '10000'], [clientArgs, clientArgs], async (_pac, clients) => {
+      const pacArgs = ['--connections', '2', '--call-id', '517', '--connection-call-id-step', '1', '--gre-first', 'pns', '--gre-wait', '10000'];
+      const result = await site.session(pacArgs, [clientArgs, clientArgs], async (_pac, clients) => {
         await Promise.all(clients.map((client) => client.waitFor((line) => line.event === 'call-up')));
         listed = await site.expectations();
       });
@@ -284,15 +287,22 @@ describe('PPTP through MASQUERADE with the pptp helper, vrouter and kernel', () 
     const esc = (text: string): string => text.replaceAll('.', '\\.');
     const MASKS = 'mask-src=255\\.255\\.255\\.255 mask-dst=255\\.255\\.255\\.255 srckey=0xffff dstkey=0xffff';
     const line = (address: string) => ({
-      toPac: new RegExp(`^\\d+ proto=47 src=${esc(address)} dst=203\\.0\\.113\\.2 srckey=0xb dstkey=0x205 ${MASKS} master-src=${esc(address)} master-dst=203\\.0\\.113\\.2 sport=\\d+ dport=1723 class=0 helper=pptp$`),
-      toPns: new RegExp(`^\\d+ proto=47 src=203\\.0\\.113\\.2 dst=203\\.0\\.113\\.1 srckey=0x205 dstkey=0x[0-9a-f]+ ${MASKS} master-src=${esc(address)} master-dst=203\\.0\\.113\\.2 sport=\\d+ dport=1723 class=0 helper=pptp$`),
+      toPac: new RegExp(`^\\d+ proto=47 src=${esc(address)} dst=203\\.0\\.113\\.2 srckey=0xb dstkey=(0x20[56]) ${MASKS} master-src=${esc(address)} master-dst=203\\.0\\.113\\.2 sport=\\d+ dport=1723 class=0 helper=pptp$`),
+      toPns: new RegExp(`^\\d+ proto=47 src=203\\.0\\.113\\.2 dst=203\\.0\\.113\\.1 srckey=(0x20[56]) dstkey=0x[0-9a-f]+ ${MASKS} master-src=${esc(address)} master-dst=203\\.0\\.113\\.2 sport=\\d+ dport=1723 class=0 helper=pptp$`),
     });
     const listed = runs.vrouter.listed;
     expect(listed).toHaveLength(4);
-    for (const address of PNS_ADDRESSES) {
-      expect(listed.filter((l) => line(address).toPac.test(l)), `PNS -> PAC expectation of ${address}`).toHaveLength(1);
-      expect(listed.filter((l) => line(address).toPns.test(l)), `PAC -> PNS expectation of ${address}`).toHaveLength(1);
-    }
+    const pacIds = PNS_ADDRESSES.map((address) => {
+      const toPac = listed.filter((l) => line(address).toPac.test(l));
+      const toPns = listed.filter((l) => line(address).toPns.test(l));
+      expect(toPac, `PNS -> PAC expectation of ${address}`).toHaveLength(1);
+      expect(toPns, `PAC -> PNS expectation of ${address}`).toHaveLength(1);
+      // Both directions of one call carry that call's PAC id.
+      const pacId = line(address).toPac.exec(toPac[0]!)![1];
+      expect(line(address).toPns.exec(toPns[0]!)![1], `PAC id of both expectations of ${address}`).toBe(pacId);
+      return pacId;
+    });
+    expect(pacIds.sort()).toEqual(['0x205', '0x206']);
     // The PAC -> PNS keys are the ids the PAC was told (the translated ones), on both routers.
     for (const kind of KINDS) {
       const keys = runs[kind].listed.filter((l) => l.includes(` dst=${PUBLIC_ADDRESS} `)).map((l) => Number.parseInt(/ dstkey=0x([0-9a-f]+) mask/.exec(l)?.[1] ?? '', 16));
@@ -302,12 +312,14 @@ describe('PPTP through MASQUERADE with the pptp helper, vrouter and kernel', () 
     expect(runs.vrouter.events.filter((l) => /^ {4}\[NEW\] \d+ proto=47 /.test(l))).toHaveLength(4);
     expect(runs.vrouter.events.filter((l) => /^\[DESTROY\] \d+ proto=47 /.test(l))).toHaveLength(4);
 
-    // Shape for shape with the kernel: timeouts, TCP ports and the translated keys blanked.
+    // Shape for shape with the kernel: timeouts, TCP ports, the translated keys and which client got
+    // which PAC id blanked.
     const shape = (l: string): string =>
       l
         .replace(/^(\s*(?:\[\w+\] )?)\d+ proto=/, '$1T proto=')
         .replace(/(master-dst=\S+ sport=)\d+/, '$1P')
-        .replace(new RegExp(`(dst=${esc(PUBLIC_ADDRESS)} srckey=0x[0-9a-f]+ dstkey=)0x[0-9a-f]+`), '$1K');
+        .replace(new RegExp(`(dst=${esc(PUBLIC_ADDRESS)} srckey=0x[0-9a-f]+ dstkey=)0x[0-9a-f]+`), '$1K')
+        .replace(/(srckey=0xb dstkey=|dst=203\.0\.113\.1 srckey=)0x20[56] /, '$1C ');
     const shapes = (lines: string[]): string[] => lines.map(shape).sort();
     record('case 5 (conntrack -L expect mid-call)', { vrouter: runs.vrouter.listed, kernel: runs.kernel.listed });
     record('case 5 (conntrack -E expect lines)', { vrouter: runs.vrouter.events.length, kernel: runs.kernel.events.length });
