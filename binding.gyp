@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "vrouter_tun",
-      "sources": ["router/tun/tun_addon.c"]
+      "sources": ["router/deploy/tun/tun_addon.c"]
     }
   ]
 }

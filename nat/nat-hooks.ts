@@ -8,23 +8,18 @@
  * every packet is rewritten from the entry's tuples. ICMP errors about a NATed connection get the
  * datagram they quote translated back too (nf_nat_icmp_reply_translation).
  */
-import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../netfilter/hooks.ts';
+import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../router/core/hooks.ts';
 import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
 import type { Expectation } from '../netfilter/conntrack/expectation.ts';
 import { CtInfo, Status, ctinfoDirection } from '../netfilter/conntrack/status.ts';
 import { Tuple } from '../netfilter/conntrack/tuple.ts';
-import type { Packet } from '../router/packet.ts';
+import type { Packet } from '../router/core/packet.ts';
 import { ICMP } from '../router/wire/icmp.ts';
 import { IpProtocol, ipv4HeaderLength, ipv4Protocol } from '../router/wire/ipv4.ts';
 import { ManipType, NatCore, natInitialized, natStatusBit } from './nat-core.ts';
 import { manipPacket } from './nat-manip.ts';
+import type { NatChainRunner } from '../netfilter/tables/index.ts';
 import { NatRangeFlag } from './nat-range.ts';
-
-/** Runs the nat table's built-in chain for a hook; the NAT targets in it call NatCore. */
-export interface NatChainRunner {
-  hasNatTable(): boolean;
-  runNatChain(hook: HookPoint, packet: Packet): Verdict;
-}
 
 const NAT_BITS = Status.SRC_NAT | Status.DST_NAT;
 

@@ -2,7 +2,7 @@
  * NAT ranges as the SNAT/DNAT targets take them (nf_nat_range2): `ADDR[-ADDR][:PORT[-PORT]]`,
  * plus the --random / --persistent flags.
  */
-import { formatIpv4Address, parseIpv4Address } from '../router/addresses.ts';
+import { formatIpv4Address, parseIpv4Address } from '../router/core/addresses.ts';
 
 export const NatRangeFlag = {
   /** An address range was given (NF_NAT_RANGE_MAP_IPS). */

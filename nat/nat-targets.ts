@@ -5,10 +5,10 @@
  * REDIRECT rewrites to the router's own address, which needs a local stack that the router does
  * not have, so it is refused with that reason.
  */
-import { Verdict } from '../netfilter/hooks.ts';
+import { Verdict } from '../router/core/hooks.ts';
 import { OptionError } from '../netfilter/tables/errors.ts';
-import type { RuleHeader, Target, TargetBuilder, TargetType, TablesEnv } from '../netfilter/tables/extension.ts';
-import type { Packet } from '../router/packet.ts';
+import type { RuleHeader, Target, TargetBuilder, TargetType } from '../netfilter/tables/extension.ts';
+import type { Packet } from '../router/core/packet.ts';
 import { IpProtocol } from '../router/wire/ipv4.ts';
 import { ManipType, type NatCore } from './nat-core.ts';
 import { NatRangeError, NatRangeFlag, formatNatRange, parseNatRange, type NatRange } from './nat-range.ts';
@@ -76,7 +76,7 @@ class NatTargetBuilder implements TargetBuilder {
 
   constructor(
     private readonly kind: NatTargetKind,
-    private readonly nat: NatCore | undefined,
+    private readonly nat: NatCore | null,
   ) {}
 
   option(name: string, args: readonly string[], _invert: boolean, written: string): void {
@@ -117,7 +117,7 @@ function rangeOf(text: string, written: string): NatRange {
   }
 }
 
-function natTargetType(kind: NatTargetKind): TargetType {
+function natTargetType(kind: NatTargetKind, nat: NatCore | null): TargetType {
   const options = [
     ...(kind.rangeOption ? [{ names: [kind.rangeOption], args: 1 as const, invertible: false }] : []),
     ...(kind.name === 'MASQUERADE' ? [{ names: ['to-ports'], args: 1 as const, invertible: false }] : []),
@@ -127,15 +127,19 @@ function natTargetType(kind: NatTargetKind): TargetType {
     name: kind.name,
     tables: ['nat'],
     options,
-    create: (env: TablesEnv) => new NatTargetBuilder(kind, env.nat),
+    create: () => new NatTargetBuilder(kind, nat),
   };
 }
 
-export const snatTarget = natTargetType(KINDS.SNAT);
-export const dnatTarget = natTargetType(KINDS.DNAT);
-export const masqueradeTarget = natTargetType(KINDS.MASQUERADE);
+/**
+ * The nat table's targets, bound to one router's NAT engine (null: a router built without NAT,
+ * whose rules refuse them). The rule tables get them from the code that builds the router.
+ */
+export function natTargetTypes(nat: NatCore | null): TargetType[] {
+  return [natTargetType(KINDS.SNAT, nat), natTargetType(KINDS.DNAT, nat), natTargetType(KINDS.MASQUERADE, nat), redirectTarget];
+}
 
-export const redirectTarget: TargetType = {
+const redirectTarget: TargetType = {
   name: 'REDIRECT',
   tables: ['nat'],
   options: [{ names: ['to-ports'], args: 1, invertible: false }, { names: ['random'], args: 0, invertible: false }],

@@ -10,7 +10,7 @@
 import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
 import { recordSeqChange } from '../netfilter/conntrack/seqadj.ts';
 import { ctinfoDirection } from '../netfilter/conntrack/status.ts';
-import type { Packet } from '../router/packet.ts';
+import type { Packet } from '../router/core/packet.ts';
 import { updateChecksumField16 } from '../router/wire/checksum.ts';
 import { IPV4, ipv4Dst, ipv4HeaderLength, ipv4Src, ipv4TotalLength, setIpv4TotalLength } from '../router/wire/ipv4.ts';
 import { fillTcpChecksum, tcpHeaderLength, tcpSeq } from '../router/wire/tcp.ts';

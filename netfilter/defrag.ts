@@ -4,9 +4,9 @@
  * complete; the packet carrying the last one continues as the whole datagram, remembering its
  * largest fragment so output refragments to that size, as the kernel does (frag_max_size).
  */
-import { Hook, Priority, Verdict, type HookOps } from './hooks.ts';
-import type { Packet } from '../router/packet.ts';
-import { Ipv4Reassembler, ReassemblyResult } from '../router/reassembly.ts';
+import { Hook, Priority, Verdict, type HookOps } from '../router/core/hooks.ts';
+import type { Packet } from '../router/core/packet.ts';
+import { Ipv4Reassembler, ReassemblyResult } from '../router/wire/ipv4-reassembly.ts';
 import { ipv4IsFragment } from '../router/wire/ipv4.ts';
 
 const EXPIRY_SWEEP_MS = 1000;

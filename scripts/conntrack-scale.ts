@@ -19,8 +19,8 @@ import { ConntrackCore, GC_BUCKET_BUDGET, GC_ENTRY_BUDGET } from '../netfilter/c
 import { createTrackers, genericTracker } from '../netfilter/conntrack/trackers/index.ts';
 import { DEFAULT_TIMEOUTS } from '../netfilter/conntrack/trackers/timeouts.ts';
 import { HelperRegistry } from '../netfilter/helpers/helper-registry.ts';
-import { Hook, Verdict } from '../netfilter/hooks.ts';
-import { Packet } from '../router/packet.ts';
+import { Hook, Verdict } from '../router/core/hooks.ts';
+import { Packet } from '../router/core/packet.ts';
 import { fillIpv4HeaderChecksum, setIpv4Src } from '../router/wire/ipv4.ts';
 import { fillUdpChecksum, setUdpSrcPort, udpLength } from '../router/wire/udp.ts';
 import { ip, udpPacket } from '../test/support/packets.ts';

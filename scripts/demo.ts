@@ -5,7 +5,7 @@
  * expectations vrouter saw, in conntrack-tools format; then everything is removed.
  * Needs root (namespaces, TUN); installs the Debian packages it needs if they are missing.
  */
-import { controlRequest } from '../router/control-client.ts';
+import { controlRequest } from '../router/deploy/control-client.ts';
 import { startFtpServer, type FtpServer } from './ftp-server.ts';
 import { Topology, uniqueTag } from './netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from './router-process.ts';

@@ -48,9 +48,9 @@ import {
   type PptpField,
   type PptpMessageView,
 } from '../../netfilter/helpers/pptp-messages.ts';
-import { Verdict } from '../../netfilter/hooks.ts';
-import type { Packet } from '../../router/packet.ts';
-import { RateLimitedLog } from '../../router/rate-limited-log.ts';
+import { Verdict } from '../../router/core/hooks.ts';
+import type { Packet } from '../../router/core/packet.ts';
+import { RateLimitedLog } from '../../router/core/rate-limited-log.ts';
 import { readU16 } from '../../router/wire/bytes.ts';
 import { updateChecksumField16 } from '../../router/wire/checksum.ts';
 import { TCP } from '../../router/wire/tcp.ts';

@@ -10,10 +10,10 @@
  * - ICMP errors are matched by the tuple they quote and become RELATED.
  * - A full table early-drops non-ASSURED entries near the new tuple's bucket, else the packet.
  */
-import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../hooks.ts';
+import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import type { HelperRegistry } from '../helpers/helper-registry.ts';
-import type { Packet } from '../../router/packet.ts';
-import { RateLimitedLog } from '../../router/rate-limited-log.ts';
+import type { Packet } from '../../router/core/packet.ts';
+import { RateLimitedLog } from '../../router/core/rate-limited-log.ts';
 import { icmpIsError, icmpType } from '../../router/wire/icmp.ts';
 import { IpProtocol, ipv4Dst, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src } from '../../router/wire/ipv4.ts';
 import { Conntrack } from './conntrack-entry.ts';
@@ -92,6 +92,8 @@ export class ConntrackCore {
   private readonly l4: L4Packet = { buf: Buffer.alloc(0), l4Offset: 0, l4Length: 0 };
   private gcTimer: NodeJS.Timeout | null = null;
   private gcCursor = 0;
+  /** Connection ids are per router, as each network namespace has its own. */
+  private lastId = 0;
 
   constructor(options: ConntrackOptions) {
     this.trackers = options.trackers;
@@ -342,7 +344,7 @@ export class ConntrackCore {
       this.log.log('table-full', `conntrack table full (${this.max} entries): dropping packet`);
       return Verdict.DROP;
     }
-    const entry = new Conntrack(tracker, tuple.clone(), reply);
+    const entry = new Conntrack(tracker, tuple.clone(), reply, ++this.lastId);
     entry.createdAt = now;
     if (!tracker.newConnection(entry, l4, now)) return null;
     const expectation = this.expectations.take(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);

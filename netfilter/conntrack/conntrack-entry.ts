@@ -17,10 +17,7 @@ export interface TupleHashNode {
   next: TupleHashNode | null;
 }
 
-let nextId = 1;
-
 export class Conntrack {
-  readonly id = nextId++;
   /** [ORIGINAL, REPLY]; NAT rewrites the reply tuple before confirmation. */
   readonly tuples: [Tuple, Tuple];
   status = 0;
@@ -47,7 +44,13 @@ export class Conntrack {
   /** Per direction, set once a helper changed a TCP payload's length (see seqadj.ts). */
   seqAdjust: [SeqAdjustWay, SeqAdjustWay] | null = null;
 
-  constructor(readonly tracker: L4Tracker, original: Tuple, reply: Tuple) {
+  constructor(
+    readonly tracker: L4Tracker,
+    original: Tuple,
+    reply: Tuple,
+    /** Unique within the router that tracks it (conntrack -o id); 0 for entries made outside a core. */
+    readonly id = 0,
+  ) {
     this.tuples = [original, reply];
     this.hashNodes = [
       { entry: this, direction: Direction.ORIGINAL, next: null },
@@ -66,4 +69,9 @@ export class Conntrack {
   get dying(): boolean {
     return (this.status & Status.DYING) !== 0;
   }
+}
+
+// What a packet's conntrack slot holds (the core carries it opaquely: see router/core/packet.ts).
+declare module '../../router/core/packet.ts' {
+  interface PacketConntrack extends Conntrack {}
 }

@@ -34,6 +34,7 @@ export type ExpectationListener = (event: ExpectationEvent, expectation: Expecta
 export class ExpectationTable {
   private readonly all = new Set<Expectation>();
   private insertions = 0;
+  private lastId = 0;
   /** Told of NEW and DESTROY, for `conntrack -E expect`. */
   private readonly listeners = new Set<ExpectationListener>();
 
@@ -78,6 +79,7 @@ export class ExpectationTable {
     }
     if (this.all.size >= this.max) return ExpectResult.TABLE_FULL;
     expectation.insertedAt = ++this.insertions;
+    expectation.id = ++this.lastId;
     const now = this.now();
     expectation.timeout = now + (policy?.timeout ?? 300) * 1000;
     this.all.add(expectation);

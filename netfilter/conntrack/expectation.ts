@@ -22,10 +22,9 @@ export interface TupleMask {
   /** The destination address, protocol and destination port always match exactly. */
 }
 
-let nextExpectationId = 1;
-
 export class Expectation {
-  readonly id = nextExpectationId++;
+  /** Given by the table when the expectation is added; unique within its router. */
+  id = 0;
   /** Absolute expiry on the conntrack clock. */
   timeout = 0;
   /** Insertion order within the master, for evicting the oldest of a class. */

@@ -8,7 +8,7 @@
  *
  * Event lines carry no mark/use (the kernel's events do not include them unless set).
  */
-import { formatIpv4Address } from '../../router/addresses.ts';
+import { formatIpv4Address } from '../../router/core/addresses.ts';
 import type { Conntrack } from './conntrack-entry.ts';
 import type { Expectation } from './expectation.ts';
 import { Status } from './status.ts';

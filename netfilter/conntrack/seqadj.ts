@@ -10,8 +10,8 @@
  */
 import { CtInfo, Status, ctinfoDirection } from './status.ts';
 import type { Conntrack } from './conntrack-entry.ts';
-import { Priority, Verdict, Hook, type HookOps } from '../hooks.ts';
-import type { Packet } from '../../router/packet.ts';
+import { Priority, Verdict, Hook, type HookOps } from '../../router/core/hooks.ts';
+import type { Packet } from '../../router/core/packet.ts';
 import { updateChecksumField32 } from '../../router/wire/checksum.ts';
 import { readU32, writeU32 } from '../../router/wire/bytes.ts';
 import { IpProtocol, ipv4HeaderLength, ipv4Protocol } from '../../router/wire/ipv4.ts';

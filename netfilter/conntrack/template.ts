@@ -8,3 +8,8 @@ export interface ConntrackTemplate {
   /** `CT --notrack`: the packet is not tracked at all (ctstate UNTRACKED). */
   notrack: boolean;
 }
+
+// What a packet's template slot holds (see router/core/packet.ts).
+declare module '../../router/core/packet.ts' {
+  interface PacketCtTemplate extends ConntrackTemplate {}
+}

@@ -4,8 +4,8 @@
  * open. The NAT half of a helper (under nat/) rewrites the payload through `natHook`.
  */
 import type { Conntrack } from '../conntrack/conntrack-entry.ts';
-import type { Verdict } from '../hooks.ts';
-import type { Packet } from '../../router/packet.ts';
+import type { Verdict } from '../../router/core/hooks.ts';
+import type { Packet } from '../../router/core/packet.ts';
 
 export interface ExpectationPolicy {
   /** Most live expectations of this class per master; 0 means 255, as in the kernel. */

@@ -8,9 +8,9 @@
  * Reads the packet in place, allocates nothing, throws nothing. Re-entrant: REJECT sends a packet
  * that walks the tables again before the walk that rejected returns.
  */
-import type { Packet } from '../../router/packet.ts';
+import type { Packet } from '../../router/core/packet.ts';
 import { IPV4_FRAGMENT_OFFSET_MASK, ipv4Dst, ipv4FlagsFragment, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4TotalLength } from '../../router/wire/ipv4.ts';
-import { Verdict, type HookPoint } from '../hooks.ts';
+import { Verdict, type HookPoint } from '../../router/core/hooks.ts';
 import { CONTINUE, MatchResult } from './extension.ts';
 import { Fragment, RuleKind, type IpHeaderMatch, type LoadedTable, type Rule } from './ruleset.ts';
 import { hookHasInput, hookHasOutput } from './tables.ts';

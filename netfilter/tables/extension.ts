@@ -4,9 +4,8 @@
  * are immutable and run on the packet path: they read the packet in place, never throw and never
  * allocate (LOG excepted: a log line is a string).
  */
-import type { NatCore } from '../../nat/nat-core.ts';
-import type { HookPoint } from '../hooks.ts';
-import type { Packet } from '../../router/packet.ts';
+import type { HookPoint } from '../../router/core/hooks.ts';
+import type { Packet } from '../../router/core/packet.ts';
 import type { TableName } from './tables.ts';
 
 export const MatchResult = { NO: 0, YES: 1, HOTDROP: 2 } as const;
@@ -94,6 +93,9 @@ export interface TablesEnv {
    * too, for a predicate that checks it as the kernel does (ftp is a TCP helper).
    */
   knownHelper: (name: string, protocol: number) => boolean;
-  /** The NAT engine, for NAT target units that bind connections through it. */
-  nat?: NatCore;
+  /**
+   * Targets from the layers above netfilter, bound to this router (NAT's SNAT, DNAT, MASQUERADE,
+   * REDIRECT), offered next to netfilter's own.
+   */
+  extraTargets?: readonly TargetType[];
 }

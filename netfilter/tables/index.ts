@@ -15,9 +15,8 @@
  * Loading replaces the tables the text names and keeps the others, as iptables-restore does.
  * The swap is atomic: a packet already walking a table finishes on the one it started with.
  */
-import type { NatChainRunner } from '../../nat/nat-hooks.ts';
-import type { Packet } from '../../router/packet.ts';
-import { HOOK_NAMES, Verdict, type HookOps, type HookPoint } from '../hooks.ts';
+import type { Packet } from '../../router/core/packet.ts';
+import { HOOK_NAMES, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import { runTable } from './evaluate.ts';
 import type { TablesEnv } from './extension.ts';
 import { parseRuleset } from './parser.ts';
@@ -28,6 +27,12 @@ import { TABLE_HOOKS, TABLE_NAMES, TableId } from './tables.ts';
 export { RulesError } from './errors.ts';
 export type { RejectSender, TablesEnv } from './extension.ts';
 export type { ParsedRuleset } from './ruleset.ts';
+
+/** Runs the nat table's built-in chain for a hook (for the NAT hooks); its NAT targets bind the connection. */
+export interface NatChainRunner {
+  hasNatTable(): boolean;
+  runNatChain(hook: HookPoint, packet: Packet): Verdict;
+}
 
 /** Matches and targets, in canonical (saved) form, that only work with connection tracking. */
 const CONNTRACK_USERS = / -m (conntrack|state|helper) | -j CT /;

@@ -13,8 +13,8 @@
  * built-in chain without a policy, trailing words and bad counters are refused instead of being
  * ignored; every `-j` cycle is refused, reachable or not.
  */
-import { formatIpv4Address, parseIpv4Address, prefixMask } from '../../router/addresses.ts';
-import { HOOK_NAMES, Verdict, type HookPoint } from '../hooks.ts';
+import { formatIpv4Address, parseIpv4Address, prefixMask } from '../../router/core/addresses.ts';
+import { HOOK_NAMES, Verdict, type HookPoint } from '../../router/core/hooks.ts';
 import { OptionError, RulesError } from './errors.ts';
 import type { Match, MatchBuilder, MatchType, OptionSpec, RuleHeader, TablesEnv, Target, TargetBuilder, TargetType } from './extension.ts';
 import { parseCNumber } from './numbers.ts';
@@ -145,7 +145,7 @@ class RulesetParser {
       chain.bytes = bytes;
       return;
     }
-    checkUserChainName(table, name);
+    checkUserChainName(table, name, this.env);
     if (policy !== '-') throw new OptionError(policy, `user-defined chain ${name} cannot have a policy (write "-" instead of "${policy}")`);
     if (table.chains.has(name)) throw new OptionError(name, `chain ${name} is declared twice`);
     // The kernel keeps no counters for a user-defined chain: iptables-save prints [0:0] for it.
@@ -195,7 +195,7 @@ class RulesetParser {
     const name = words[1];
     if (name === undefined) throw new OptionError(words[0]!, `${words[0]} needs a chain name`);
     if (words.length > 2) throw new OptionError(words[2]!, `unexpected word "${words[2]}" after ${words[0]} ${name}`);
-    checkUserChainName(table, name);
+    checkUserChainName(table, name, this.env);
     if (table.chains.has(name)) throw new OptionError(name, `chain ${name} already exists`);
     table.chains.set(name, newChain(name, -1));
   }
@@ -223,6 +223,11 @@ function parsePolicy(chain: string, policy: string): Verdict {
   throw new OptionError(policy, `bad policy "${policy}" for built-in chain ${chain} (ACCEPT or DROP)`);
 }
 
+/** netfilter's targets and those the router was built with (NAT's). */
+function targetTypes(env: TablesEnv): readonly TargetType[] {
+  return env.extraTargets ? [...TARGET_TYPES, ...env.extraTargets] : TARGET_TYPES;
+}
+
 function parseCounters(word: string): [number, number] {
   const found = COUNTERS.exec(word);
   const packets = found ? Number(found[1]) : NaN;
@@ -233,11 +238,11 @@ function parseCounters(word: string): [number, number] {
   return [packets, bytes];
 }
 
-function checkUserChainName(table: TableDraft, name: string): void {
+function checkUserChainName(table: TableDraft, name: string, env: TablesEnv): void {
   if (isHookName(name)) throw new OptionError(name, `table ${table.name} has no built-in chain ${name}`);
   if (name.length > MAX_CHAIN_NAME) throw new OptionError(name, `chain name "${name}" is too long (at most ${MAX_CHAIN_NAME} characters)`);
   if (name.startsWith('-') || name.startsWith('!')) throw new OptionError(name, `chain name "${name}" may not start with "${name[0]}"`);
-  if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN' || TARGET_TYPES.some((type) => type.name === name)) {
+  if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN' || targetTypes(env).some((type) => type.name === name)) {
     throw new OptionError(name, `chain name "${name}" clashes with a target name`);
   }
 }
@@ -530,7 +535,7 @@ class RuleBuilder {
       this.kind = RuleKind.RETURN;
       return;
     }
-    const type = TARGET_TYPES.find((candidate) => candidate.name === name);
+    const type = targetTypes(this.env).find((candidate) => candidate.name === name);
     if (type) {
       if (type.tables && !type.tables.includes(this.table.name)) {
         const tables = type.tables.join(' or ');

@@ -1,6 +1,7 @@
 /**
- * Every match and target the parser knows, listed explicitly: a unit exists for the parser only
- * by being named here, never by being imported.
+ * Every match and target of netfilter's own that the parser knows, listed explicitly: a unit
+ * exists for the parser only by being named here (or passed in TablesEnv.extraTargets by the code
+ * that builds the router, as NAT's are), never by being imported.
  */
 import type { MatchType, TargetType } from './extension.ts';
 import { commentMatch } from './matches/comment.ts';
@@ -14,7 +15,6 @@ import { udpMatch } from './matches/udp.ts';
 import { ctTarget, notrackTarget } from './targets/ct.ts';
 import { logTarget } from './targets/log.ts';
 import { markTarget } from './targets/mark.ts';
-import { dnatTarget, masqueradeTarget, redirectTarget, snatTarget } from '../../nat/nat-targets.ts';
 import { rejectTarget } from './targets/reject.ts';
 
 export const MATCH_TYPES: readonly MatchType[] = [
@@ -35,8 +35,4 @@ export const TARGET_TYPES: readonly TargetType[] = [
   markTarget,
   ctTarget,
   notrackTarget,
-  snatTarget,
-  dnatTarget,
-  masqueradeTarget,
-  redirectTarget,
 ];

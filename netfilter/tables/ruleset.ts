@@ -3,7 +3,7 @@
  * Float64Array of packet/byte counters (built-in chain policies first, then the rules). Everything
  * but the counters is immutable once built.
  */
-import type { HookPoint, Verdict } from '../hooks.ts';
+import type { HookPoint, Verdict } from '../../router/core/hooks.ts';
 import type { Match, Target } from './extension.ts';
 import type { TableId } from './tables.ts';
 

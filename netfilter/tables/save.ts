@@ -4,7 +4,7 @@
  * prints, then user chains as `- [0:0]`), the rules as `-A CHAIN ...` (`[p:b] -A ...` with
  * counters, as `iptables-save -c`), `COMMIT` and `# Completed on`.
  */
-import { Verdict } from '../hooks.ts';
+import { Verdict } from '../../router/core/hooks.ts';
 import type { LoadedTable } from './ruleset.ts';
 import { SAVE_ORDER, TABLE_NAMES } from './tables.ts';
 

@@ -2,7 +2,7 @@
  * The four tables and where their built-in chains run: the kernel's iptable_raw, iptable_mangle,
  * iptable_nat and iptable_filter hooks and priorities (reference section 1).
  */
-import { HOOK_NAMES, Hook, Priority, type HookPoint } from '../hooks.ts';
+import { HOOK_NAMES, Hook, Priority, type HookPoint } from '../../router/core/hooks.ts';
 
 export const TableId = { RAW: 0, MANGLE: 1, NAT: 2, FILTER: 3 } as const;
 export type TableId = (typeof TableId)[keyof typeof TableId];

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePptpMessage, PptpMessageType } from '../../netfilter/helpers/pptp-messages.ts';
-import { controlCall } from '../../router/control-client.ts';
+import { controlCall } from '../../router/deploy/control-client.ts';
 import { transportChecksum } from '../../router/wire/checksum.ts';
 import { emitGreV1, greV1LengthOf } from '../../router/wire/gre.ts';
 import { IcmpType } from '../../router/wire/icmp.ts';

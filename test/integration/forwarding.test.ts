@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
-import { controlCall } from '../../router/control-client.ts';
+import { controlCall } from '../../router/deploy/control-client.ts';
 import { runPeer, startPeer } from '../support/peers.ts';
 
 const topology = new Topology(uniqueTag('vf'), ['client', 'server', 'narrow']);

@@ -12,7 +12,7 @@ import { startFtpServer, type FtpServer } from '../../scripts/ftp-server.ts';
 import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
-import { controlCall } from '../../router/control-client.ts';
+import { controlCall } from '../../router/deploy/control-client.ts';
 
 const MASQUERADE_RULES = (helper: boolean): string => `${helper ? '*raw\n-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n' : ''}*nat
 -A POSTROUTING -o wan0 -j MASQUERADE

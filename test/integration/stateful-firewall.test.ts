@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUpKernelRouter } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
-import { controlCall } from '../../router/control-client.ts';
+import { controlCall } from '../../router/deploy/control-client.ts';
 import { pingOutcome, runPeer, startPeer } from '../support/peers.ts';
 
 const RULES = `*filter

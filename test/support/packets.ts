@@ -1,5 +1,6 @@
 /** Builds whole IPv4 datagrams for tests from small descriptions, with the project's own emitters. */
-import { parseIpv4Address } from '../../router/addresses.ts';
+import type { Device, Receiver } from '../../router/core/device.ts';
+import { parseIpv4Address } from '../../router/core/addresses.ts';
 import { emitIcmp, type IcmpRepr } from '../../router/wire/icmp.ts';
 import { emitIpv4Header, IpProtocol, type Ipv4Repr } from '../../router/wire/ipv4.ts';
 import { emitTcp, tcpLengthOf, type TcpRepr } from '../../router/wire/tcp.ts';
@@ -61,11 +62,18 @@ export function rawPacket(description: Ipv4Description, protocol: number, payloa
 }
 
 /** A link that records what the router writes to it. */
-export class CaptureLink {
+/** A test device: records what is transmitted through it (copies) and the next hop it was sent to. */
+export class CaptureLink implements Device {
   readonly sent: Buffer[] = [];
-  write(packet: Uint8Array, offset: number, length: number): number {
+  readonly nextHops: number[] = [];
+  receiver: Receiver | null = null;
+  transmit(packet: Uint8Array, offset: number, length: number, nextHop: number): number {
     this.sent.push(Buffer.from(packet.subarray(offset, offset + length)));
+    this.nextHops.push(nextHop);
     return length;
+  }
+  setReceiver(receiver: Receiver | null): void {
+    this.receiver = receiver;
   }
   take(): Buffer[] {
     return this.sent.splice(0);

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
-import { controlCall } from '../../router/control-client.ts';
+import { controlCall } from '../../router/deploy/control-client.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;

@@ -8,7 +8,7 @@
  * without a connection fails any --ctstatus or --ctdir test, inverted or not, and passes the match
  * only if it passed a --ctstate test. --ctdir (ORIGINAL or REPLY, either case) cannot be inverted.
  */
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { CtInfo, Status, ctinfoDirection } from '../../conntrack/status.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType } from '../extension.ts';

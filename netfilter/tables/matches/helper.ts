@@ -5,7 +5,7 @@
  * kernel compares strlen(helper name) bytes, so `ftp-21` matches helper `ftp`); an empty name
  * matches any master with a helper. Without a connection or master the result is the inversion.
  */
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType } from '../extension.ts';
 import { saveString } from '../words.ts';

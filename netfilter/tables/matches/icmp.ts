@@ -5,7 +5,7 @@
  */
 import { ICMP_HEADER_LENGTH, icmpCode, icmpType } from '../../../router/wire/icmp.ts';
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parseCNumber } from '../numbers.ts';

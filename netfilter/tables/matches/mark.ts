@@ -1,5 +1,5 @@
 /** `-m mark --mark VALUE[/MASK]` (xt_mark): (packet mark & mask) == value, XOR the inversion. */
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType } from '../extension.ts';
 import { hex, parseCNumber } from '../numbers.ts';

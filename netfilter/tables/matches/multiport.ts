@@ -4,7 +4,7 @@
  * every protocol whose ports sit there.
  */
 import { readU16 } from '../../../router/wire/bytes.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parsePort } from '../numbers.ts';

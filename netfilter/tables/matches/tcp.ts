@@ -5,7 +5,7 @@
  */
 import { TCP_MIN_HEADER_LENGTH, tcpDstPort, tcpFlags, tcpSrcPort } from '../../../router/wire/tcp.ts';
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parsePortRange } from '../numbers.ts';

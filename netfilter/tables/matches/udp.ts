@@ -4,7 +4,7 @@
  */
 import { UDP_HEADER_LENGTH, udpDstPort, udpSrcPort } from '../../../router/wire/udp.ts';
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parsePortRange } from '../numbers.ts';
 import { ANY_PORT, portMatches, requireProtocol, savePortRange, type PortRange } from './ports.ts';

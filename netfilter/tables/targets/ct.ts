@@ -8,7 +8,7 @@
  * mark is left alone. --notrack also marks the packet UNTRACKED at once (nf_ct_set(skb, NULL,
  * IP_CT_UNTRACKED)), so a later raw rule already sees ctstate UNTRACKED.
  */
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { CtInfo } from '../../conntrack/status.ts';
 import type { ConntrackTemplate } from '../../conntrack/template.ts';
 import { OptionError } from '../errors.ts';

@@ -6,7 +6,7 @@
  * in brackets, one level deep. Every field ends with a space, the last one too, as in the
  * kernel's line. INCOMPLETE counts run to the buffer's end, as the kernel's to skb->len.
  */
-import { formatIpv4Address } from '../../../router/addresses.ts';
+import { formatIpv4Address } from '../../../router/core/addresses.ts';
 import { readU32 } from '../../../router/wire/bytes.ts';
 import { icmpCode, icmpEchoId, icmpEchoSequence, icmpGateway, icmpNextHopMtu, icmpPointer, icmpType } from '../../../router/wire/icmp.ts';
 import {
@@ -25,8 +25,8 @@ import {
 } from '../../../router/wire/ipv4.ts';
 import { TCP, tcpAck, tcpDstPort, tcpFlags, tcpHeaderLength, tcpSeq, tcpSrcPort, tcpUrgent, tcpWindow } from '../../../router/wire/tcp.ts';
 import { udpDstPort, udpLength, udpSrcPort } from '../../../router/wire/udp.ts';
-import type { HookPoint } from '../../hooks.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { HookPoint } from '../../../router/core/hooks.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { hookHasInput, hookHasOutput } from '../tables.ts';
 
 /** NF_LOG_* bits, as `--log-tcp-sequence` and friends set them. */

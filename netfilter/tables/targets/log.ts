@@ -3,8 +3,8 @@
  * --log-prefix (iptables cuts it to 29 characters), --log-level (0..7 or a syslog name; 4, warning,
  * is the default and is not printed), and the flags that add fields to the line.
  */
-import type { HookPoint } from '../../hooks.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { HookPoint } from '../../../router/core/hooks.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { CONTINUE, type Target, type TargetBuilder, type TargetType, type TablesEnv } from '../extension.ts';
 import { parseCNumber } from '../numbers.ts';

@@ -3,7 +3,7 @@
  * iptables-save prints it, `--set-xmark VALUE/MASK`: --set-mark v/m is v/(v|m), --and-mark b is
  * 0/~b, --or-mark b is b/b, --xor-mark b is b/0. The kernel accepts MARK in every table.
  */
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
 import { CONTINUE, type Target, type TargetBuilder, type TargetType } from '../extension.ts';
 import { parseMarkMask, parseMarkValue } from '../matches/mark.ts';

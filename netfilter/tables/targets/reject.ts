@@ -7,8 +7,8 @@
  * Like the kernel's nf_send_unreach, no ICMP error answers a non-first fragment or a packet whose
  * L4 checksum is wrong (the protocols whose checksum it does not check are listed below).
  */
-import { Verdict } from '../../hooks.ts';
-import type { Packet } from '../../../router/packet.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { internetChecksum } from '../../../router/wire/checksum.ts';
 import { IcmpType, IcmpUnreachableCode } from '../../../router/wire/icmp.ts';
 import { greHasChecksum } from '../../../router/wire/gre.ts';

@@ -8,8 +8,8 @@ import { createTrackers, genericTracker } from '../../../netfilter/conntrack/tra
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
 import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
 import type { ConntrackHelper } from '../../../netfilter/helpers/helper.ts';
-import { Hook, Verdict } from '../../../netfilter/hooks.ts';
-import { Packet } from '../../../router/packet.ts';
+import { Hook, Verdict } from '../../../router/core/hooks.ts';
+import { Packet } from '../../../router/core/packet.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
 import { icmpPacket, ip, tcpPacket, udpPacket } from '../../support/packets.ts';

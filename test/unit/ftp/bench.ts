@@ -11,14 +11,14 @@ import { seqAdjustHookOps, seqOffset } from '../../../netfilter/conntrack/seqadj
 import { createTrackers, genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { createFtpHelpers, type FtpNatHook } from '../../../netfilter/helpers/ftp.ts';
 import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
-import { Hook, Verdict } from '../../../netfilter/hooks.ts';
+import { Hook, Verdict } from '../../../router/core/hooks.ts';
 import { createFtpNat } from '../../../nat/helpers/nat-ftp.ts';
 import { ManipType, NatCore } from '../../../nat/nat-core.ts';
 import { NatHooks } from '../../../nat/nat-hooks.ts';
 import { parseNatRange } from '../../../nat/nat-range.ts';
-import { networkOf, parseIpv4Prefix } from '../../../router/addresses.ts';
-import { Packet } from '../../../router/packet.ts';
-import { RateLimitedLog } from '../../../router/rate-limited-log.ts';
+import { networkOf, parseIpv4Prefix } from '../../../router/core/addresses.ts';
+import { Packet } from '../../../router/core/packet.ts';
+import { RateLimitedLog } from '../../../router/core/rate-limited-log.ts';
 import { IpProtocol, ipv4HeaderLength, ipv4Protocol } from '../../../router/wire/ipv4.ts';
 import { tcpDstPort } from '../../../router/wire/tcp.ts';
 

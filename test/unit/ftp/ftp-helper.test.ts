@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { CtInfo } from '../../../netfilter/conntrack/status.ts';
 import { FtpConnectionState, FtpType, createFtpHelpers, findFtpCommand, recordNewlineSeq } from '../../../netfilter/helpers/ftp.ts';
-import { Verdict } from '../../../netfilter/hooks.ts';
-import { formatIpv4Address } from '../../../router/addresses.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
+import { formatIpv4Address } from '../../../router/core/addresses.ts';
 import { ExpectationTable } from '../../../netfilter/conntrack/expectation-table.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
 import { ip, tcpPacket } from '../../support/packets.ts';

@@ -15,7 +15,7 @@
  * \r \n \t \\ \" \xHH. Output names an endpoint when one matches, and appends !ipsum / !tcpsum
  * when a checksum is wrong, so a bad checksum fails the comparison.
  */
-import { formatIpv4Address } from '../../../router/addresses.ts';
+import { formatIpv4Address } from '../../../router/core/addresses.ts';
 import { computeIpv4HeaderChecksum, ipv4Checksum, ipv4Dst, ipv4HeaderLength, ipv4Src } from '../../../router/wire/ipv4.ts';
 import { TcpFlag, TcpOptionKind, tcpAck, tcpChecksumValid, tcpDstPort, tcpFindOption, tcpFlags, tcpHeaderLength, tcpSackBlockCount, tcpSackBlockOffset, tcpSeq, tcpSrcPort } from '../../../router/wire/tcp.ts';
 import { tcpPacket } from '../../support/packets.ts';

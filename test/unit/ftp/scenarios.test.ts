@@ -4,7 +4,7 @@
  * and the data connections the expectations let through, NATed to follow their master.
  */
 import { describe, expect, it } from 'vitest';
-import { Verdict } from '../../../netfilter/hooks.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
 import { ftpBench, type FtpBenchOptions } from './bench.ts';
 import { runScenario } from './scenario.ts';
 

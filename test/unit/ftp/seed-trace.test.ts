@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatExpectation } from '../../../netfilter/conntrack/format.ts';
 import { CtInfo } from '../../../netfilter/conntrack/status.ts';
-import { Verdict } from '../../../netfilter/hooks.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
 import { TcpFlag, TcpOptionKind } from '../../../router/wire/tcp.ts';
 import { tcpPacket } from '../../support/packets.ts';
 import { ftpBench } from './bench.ts';

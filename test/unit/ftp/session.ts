@@ -3,7 +3,7 @@
  * at the sender's next sequence number (advanced only when the router passes the segment, as the
  * sender would retransmit a dropped one), acknowledging what the other side sent so far.
  */
-import { Verdict } from '../../../netfilter/hooks.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
 import { tcpPacket } from '../../support/packets.ts';
 import type { FtpBench, Forwarded } from './bench.ts';

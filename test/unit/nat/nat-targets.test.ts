@@ -7,11 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { ConntrackCore } from '../../../netfilter/conntrack/conntrack-core.ts';
 import { createTrackers, genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
-import { Hook, Verdict } from '../../../netfilter/hooks.ts';
+import { Hook, Verdict } from '../../../router/core/hooks.ts';
 import { RuleTables, RulesError } from '../../../netfilter/tables/index.ts';
 import { NatCore } from '../../../nat/nat-core.ts';
-import { formatIpv4Address } from '../../../router/addresses.ts';
-import { Packet } from '../../../router/packet.ts';
+import { natTargetTypes } from '../../../nat/nat-targets.ts';
+import { formatIpv4Address } from '../../../router/core/addresses.ts';
+import { Packet } from '../../../router/core/packet.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
 import { tcpPacket } from '../../support/packets.ts';
 import { LAN, Recorder, WAN, section } from '../tables/support.ts';
@@ -20,7 +21,7 @@ function tables() {
   const core = new ConntrackCore({ trackers: createTrackers(), generic: genericTracker, helpers: new HelperRegistry(), buckets: 64 });
   const nat = new NatCore(core);
   const recorder = new Recorder();
-  return { core, rules: new RuleTables({ reject: recorder.reject, log: recorder.log, knownHelper: () => true, nat }) };
+  return { core, rules: new RuleTables({ reject: recorder.reject, log: recorder.log, knownHelper: () => true, extraTargets: natTargetTypes(nat) }) };
 }
 
 const CANONICAL = [

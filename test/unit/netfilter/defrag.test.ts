@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Defrag } from '../../../netfilter/defrag.ts';
-import { Verdict } from '../../../netfilter/hooks.ts';
-import { fragmentIpv4 } from '../../../router/fragmentation.ts';
-import { Packet } from '../../../router/packet.ts';
-import { Ipv4Reassembler, REASSEMBLY_MAX_PENDING_BYTES, REASSEMBLY_TIMEOUT_MS, ReassemblyResult } from '../../../router/reassembly.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
+import { fragmentIpv4 } from '../../../router/path/fragmentation.ts';
+import { Packet } from '../../../router/core/packet.ts';
+import { Ipv4Reassembler, REASSEMBLY_MAX_PENDING_BYTES, REASSEMBLY_TIMEOUT_MS, ReassemblyResult } from '../../../router/wire/ipv4-reassembly.ts';
 import { internetChecksum } from '../../../router/wire/checksum.ts';
 import {
   IPV4,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Hook, HookRegistry, Priority, Verdict, runChain, type HookOps, type ChainResult, type Verdict as VerdictType } from '../../../netfilter/hooks.ts';
-import { Packet } from '../../../router/packet.ts';
+import { Hook, HookRegistry, Priority, Verdict, runChain, type HookOps, type ChainResult, type Verdict as VerdictType } from '../../../router/core/hooks.ts';
+import { Packet } from '../../../router/core/packet.ts';
 
 function op(name: string, priority: number, calls: string[], verdict: VerdictType = Verdict.ACCEPT): HookOps {
   return { hook: Hook.FORWARD, priority, name, fn: () => (calls.push(name), verdict) };

@@ -14,14 +14,14 @@ import { createTrackers, genericTracker } from '../../../netfilter/conntrack/tra
 import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
 import { createPptpHelper, type PptpHelper } from '../../../netfilter/helpers/pptp.ts';
 import { encodePptpMessage, type PptpFieldValues } from '../../../netfilter/helpers/pptp-messages.ts';
-import { Hook, Verdict } from '../../../netfilter/hooks.ts';
+import { Hook, Verdict } from '../../../router/core/hooks.ts';
 import { createPptpNat, type PptpNat } from '../../../nat/helpers/nat-pptp.ts';
 import { ManipType, NatCore } from '../../../nat/nat-core.ts';
 import { NatHooks } from '../../../nat/nat-hooks.ts';
 import { parseNatRange } from '../../../nat/nat-range.ts';
-import { formatIpv4Address } from '../../../router/addresses.ts';
-import { Packet } from '../../../router/packet.ts';
-import { RateLimitedLog } from '../../../router/rate-limited-log.ts';
+import { formatIpv4Address } from '../../../router/core/addresses.ts';
+import { Packet } from '../../../router/core/packet.ts';
+import { RateLimitedLog } from '../../../router/core/rate-limited-log.ts';
 import { emitGreV1, greV1CallId, greV1LengthOf } from '../../../router/wire/gre.ts';
 import { IpProtocol, computeIpv4HeaderChecksum, ipv4Checksum, ipv4Dst, ipv4Protocol, ipv4Src } from '../../../router/wire/ipv4.ts';
 import { TcpFlag, tcpChecksumValid, tcpDstPort, tcpHeaderLength, tcpSeq, tcpSrcPort } from '../../../router/wire/tcp.ts';

@@ -11,8 +11,8 @@ import { CtInfo, Status } from '../../../netfilter/conntrack/status.ts';
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
 import { PptpCallState, PptpSessionState, type PptpConnectionState } from '../../../netfilter/helpers/pptp.ts';
 import { PptpMessageType as T, encodePptpMessage } from '../../../netfilter/helpers/pptp-messages.ts';
-import { Verdict } from '../../../netfilter/hooks.ts';
-import { Packet } from '../../../router/packet.ts';
+import { Verdict } from '../../../router/core/hooks.ts';
+import { Packet } from '../../../router/core/packet.ts';
 import { ip } from '../../support/packets.ts';
 import { CLIENT, ControlSession, SERVER, bench, grePacket, payloadOf, type Bench } from './harness.ts';
 

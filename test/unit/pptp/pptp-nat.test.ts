@@ -20,7 +20,7 @@ import {
   encodePptpMessage,
   type PptpField,
 } from '../../../netfilter/helpers/pptp-messages.ts';
-import type { Packet } from '../../../router/packet.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { CLIENT, CLIENT2, ControlSession, PUBLIC, SERVER, bench, checksumsValid, dst, greCallIdOf, grePacket, payloadOf, seqOf, src, type Bench } from './harness.ts';
 
 const PNS_ID = 0x0001;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/config.ts';
-import { formatIpv4Address } from '../../../router/addresses.ts';
+import { ConfigError, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/deploy/config.ts';
+import { formatIpv4Address } from '../../../router/core/addresses.ts';
 
 const existing = new Set(['client', 'server']);
 const options = { namespaceExists: (name: string) => existing.has(name) };

@@ -1,11 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Hook, HOOK_NAMES, Priority, Verdict } from '../../../netfilter/hooks.ts';
-import { IcmpRateLimiter } from '../../../router/icmp-rate-limit.ts';
-import type { RouterInterface } from '../../../router/interfaces.ts';
-import { Ipv4Reassembler, ReassemblyResult } from '../../../router/reassembly.ts';
-import { Router } from '../../../router/router.ts';
-import { RoutingTable } from '../../../router/routing-table.ts';
-import { DropReason, Counter } from '../../../router/stats.ts';
+import { Hook, HOOK_NAMES, Priority, Verdict } from '../../../router/core/hooks.ts';
+import type { RouterInterface } from '../../../router/core/interfaces.ts';
+import { Ipv4Reassembler, ReassemblyResult } from '../../../router/wire/ipv4-reassembly.ts';
+import { Router } from '../../../router/path/router.ts';
+import { buildRouter } from '../../../router/stack/build-router.ts';
+import { DropReason, Counter } from '../../../router/core/stats.ts';
 import { ICMP, IcmpType, icmpType, icmpCode, icmpNextHopMtu, validateIcmp } from '../../../router/wire/icmp.ts';
 import {
   IPV4_FLAG_DF,
@@ -38,16 +37,19 @@ function bench(): Bench {
   const lan = new CaptureLink();
   const wan = new CaptureLink();
   const dmz = new CaptureLink();
-  const links: RouterInterface[] = [
-    { index: 0, name: 'lan0', netns: 'c', address: ip('10.0.1.1'), prefixLength: 24, peer: ip('10.0.1.2'), mtu: 1500, device: lan },
-    { index: 1, name: 'wan0', netns: 's', address: ip('203.0.113.1'), prefixLength: 24, peer: ip('203.0.113.2'), mtu: 1500, device: wan },
-    { index: 2, name: 'dmz0', netns: 'd', address: ip('192.0.2.1'), prefixLength: 24, peer: ip('192.0.2.2'), mtu: 1280, device: dmz },
-  ];
-  const routes = new RoutingTable();
-  for (const link of links) routes.add(link.address, link.prefixLength, link, 0, 'connected');
-  routes.add(ip('198.51.100.0'), 24, links[1]!);
   const now = { ms: 1_000_000 };
-  const router = new Router(links, routes, new IcmpRateLimiter(() => now.ms));
+  const { router } = buildRouter(
+    {
+      interfaces: [
+        { name: 'lan0', address: ip('10.0.1.1'), prefixLength: 24, mtu: 1500 },
+        { name: 'wan0', address: ip('203.0.113.1'), prefixLength: 24, mtu: 1500 },
+        { name: 'dmz0', address: ip('192.0.2.1'), prefixLength: 24, mtu: 1280 },
+      ],
+      routes: [{ to: ip('198.51.100.0'), prefixLength: 24, dev: 'wan0', via: 0 }],
+    },
+    { now: () => now.ms },
+  );
+  [lan, wan, dmz].forEach((device, i) => router.attach(router.interfaces[i]!, device));
   return { router, lan, wan, dmz, now };
 }
 

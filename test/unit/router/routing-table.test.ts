@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv4Address } from '../../../router/addresses.ts';
-import type { RouterInterface } from '../../../router/interfaces.ts';
-import { RoutingTable } from '../../../router/routing-table.ts';
+import { parseIpv4Address } from '../../../router/core/addresses.ts';
+import type { RouterInterface } from '../../../router/core/interfaces.ts';
+import { RoutingTable } from '../../../router/path/routing-table.ts';
 
 function link(name: string, index: number): RouterInterface {
-  return { index, name, netns: name, address: 0, prefixLength: 24, peer: 0, mtu: 1500, device: null };
+  return { index, name, address: 0, prefixLength: 24, mtu: 1500, device: null, up: true };
 }
 const a = (text: string): number => parseIpv4Address(text);
 

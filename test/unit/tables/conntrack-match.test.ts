@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CtInfo, Status } from '../../../netfilter/conntrack/status.ts';
 import type { ConntrackHelper } from '../../../netfilter/helpers/helper.ts';
-import { Hook, Verdict } from '../../../netfilter/hooks.ts';
-import type { Packet } from '../../../router/packet.ts';
+import { Hook, Verdict } from '../../../router/core/hooks.ts';
+import type { Packet } from '../../../router/core/packet.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
 import { tcpPacket } from '../../support/packets.ts';
 import { connection, loaded, packet, runHook, section } from './support.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Hook, Priority, Verdict, type HookPoint } from '../../../netfilter/hooks.ts';
+import { Hook, Priority, Verdict, type HookPoint } from '../../../router/core/hooks.ts';
 import { RuleTables } from '../../../netfilter/tables/index.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { IPV4_FLAG_MF, IpProtocol } from '../../../router/wire/ipv4.ts';

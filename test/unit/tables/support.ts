@@ -1,21 +1,24 @@
 /** Shared by the rule table tests: an env that records what REJECT and LOG do, packets with interfaces, hook runs. */
+import { natTargetTypes } from '../../../nat/nat-targets.ts';
 import { Conntrack } from '../../../netfilter/conntrack/conntrack-entry.ts';
 import { genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
-import { HookRegistry, Verdict, runChain, type HookPoint } from '../../../netfilter/hooks.ts';
+import { HookRegistry, Verdict, runChain, type HookPoint } from '../../../router/core/hooks.ts';
 import { RuleTables, type TablesEnv } from '../../../netfilter/tables/index.ts';
-import type { RouterInterface } from '../../../router/interfaces.ts';
-import { Packet } from '../../../router/packet.ts';
+import type { RouterInterface } from '../../../router/core/interfaces.ts';
+import { Packet } from '../../../router/core/packet.ts';
 import { ip } from '../../support/packets.ts';
 
-export const LAN: RouterInterface = { index: 0, name: 'lan0', netns: 'c', address: ip('10.0.1.1'), prefixLength: 24, peer: ip('10.0.1.2'), mtu: 1500, device: null };
-export const WAN: RouterInterface = { index: 1, name: 'wan0', netns: 's', address: ip('203.0.113.1'), prefixLength: 24, peer: ip('203.0.113.2'), mtu: 1500, device: null };
+export const LAN: RouterInterface = { index: 0, name: 'lan0', address: ip('10.0.1.1'), prefixLength: 24, mtu: 1500, device: null, up: true };
+export const WAN: RouterInterface = { index: 1, name: 'wan0', address: ip('203.0.113.1'), prefixLength: 24, mtu: 1500, device: null, up: true };
 
 export class Recorder implements TablesEnv {
   readonly icmpErrors: { packet: Packet; type: number; code: number }[] = [];
   readonly resets: Packet[] = [];
   readonly lines: string[] = [];
   readonly helperQueries: [string, number][] = [];
+  /** NAT's targets as a router built without the NAT engine offers them. */
+  readonly extraTargets = natTargetTypes(null);
   onLog: ((line: string) => void) | null = null;
 
   readonly reject = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CtInfo } from '../../../netfilter/conntrack/status.ts';
-import { Hook, Verdict, type HookPoint } from '../../../netfilter/hooks.ts';
-import type { RouterInterface } from '../../../router/interfaces.ts';
+import { Hook, Verdict, type HookPoint } from '../../../router/core/hooks.ts';
+import type { RouterInterface } from '../../../router/core/interfaces.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { IPV4_FLAG_DF, IPV4_FLAG_MF, IpProtocol } from '../../../router/wire/ipv4.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RouterInterface } from '../../../router/interfaces.ts';
-import { Router } from '../../../router/router.ts';
-import { RoutingTable } from '../../../router/routing-table.ts';
-import { buildTcpReset } from '../../../router/tcp-reset.ts';
+import { buildTcpReset } from '../../../router/path/tcp-reset.ts';
+import { buildRouter } from '../../../router/stack/build-router.ts';
 import { IPV4_FLAG_DF, IPV4_FLAG_MF, IpProtocol, ipv4Dst, ipv4FlagsFragment, ipv4Ident, ipv4Src, ipv4Tos, ipv4TotalLength, ipv4Ttl, validateIpv4, Ipv4Problem } from '../../../router/wire/ipv4.ts';
 import { TcpFlag, tcpAck, tcpChecksumValid, tcpDstPort, tcpFlags, tcpHeaderLength, tcpSeq, tcpSrcPort, tcpWindow } from '../../../router/wire/tcp.ts';
 import { CaptureLink, ip, rawPacket, tcpPacket, udpPacket } from '../../support/packets.ts';
@@ -55,10 +53,10 @@ describe('buildTcpReset (nf_send_reset)', () => {
 describe('buildTcpReset against the router local delivery', () => {
   it('builds the very bytes the router sends for segments to its own address', () => {
     const lan = new CaptureLink();
-    const link: RouterInterface = { index: 0, name: 'lan0', netns: 'c', address: ip('10.0.1.1'), prefixLength: 24, peer: ip('10.0.1.2'), mtu: 1500, device: lan };
-    const routes = new RoutingTable();
-    routes.add(link.address, link.prefixLength, link, 0, 'connected');
-    const router = new Router([link], routes);
+    const built = buildRouter({ interfaces: [{ name: 'lan0', address: ip('10.0.1.1'), prefixLength: 24, mtu: 1500 }] });
+    const router = built.router;
+    const link = router.interfaces[0]!;
+    router.attach(link, lan);
     const toRouter = { src: '10.0.1.2', dst: '10.0.1.1', ident: 7 };
     const segments = [
       tcpPacket(toRouter, { srcPort: 5000, dstPort: 80, seq: 123, ack: 0, flags: TcpFlag.SYN, window: 100 }),
@@ -69,6 +67,6 @@ describe('buildTcpReset against the router local delivery', () => {
       router.receive(link, Buffer.from(buf));
       expect(lan.take()).toEqual([buildTcpReset(buf)]);
     }
-    router.close();
+    built.close();
   });
 });

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TunDevice, type TunOptions } from '../../../router/tun/tun-device.ts';
+import { TunDevice, type TunOptions } from '../../../router/deploy/tun/tun-device.ts';
 
 const run = promisify(execFile);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -98,7 +98,7 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
 async function runChild(body: string, nodeFlags: string[] = []): Promise<string[]> {
   const code = `
     import { execFileSync, spawn } from 'node:child_process';
-    import { TunDevice } from ${JSON.stringify(resolve(repoRoot, 'router/tun/tun-device.ts'))};
+    import { TunDevice } from ${JSON.stringify(resolve(repoRoot, 'router/deploy/tun/tun-device.ts'))};
     const { NS, TUN } = process.env;
     setTimeout(() => process.exit(3), 10000).unref();
     ${body}
@@ -283,7 +283,7 @@ describe('TunDevice', () => {
         // ESM, like the child (workers inherit --input-type=module), but without tsx's hooks.
         import { parentPort } from 'node:worker_threads';
         import { tsImport } from 'tsx/esm/api';
-        const { TunDevice } = await tsImport(${JSON.stringify(resolve(repoRoot, 'router/tun/tun-device.ts'))}, import.meta.url);
+        const { TunDevice } = await tsImport(${JSON.stringify(resolve(repoRoot, 'router/deploy/tun/tun-device.ts'))}, import.meta.url);
         const dev = TunDevice.open(process.env.TUN);
         dev.start(() => {});
         parentPort.postMessage(dev.name);

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
-import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from './addresses.ts';
+import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from '../core/addresses.ts';
+import { DEFAULT_CONNTRACK, type ConntrackSpec, type RulesSpec } from '../stack/build-router.ts';
 
 export const DEFAULT_CONTROL_SOCKET = '/tmp/vrouter.sock';
 export const DEFAULT_MTU = 1500;
@@ -29,41 +30,12 @@ export interface RouteConfig {
   via: number;
 }
 
-export interface RulesSource {
-  /** iptables-restore text. */
-  text: string;
-  /** Where the text came from, for error messages: the rules file, or `config.yaml (rules)`. */
-  origin: string;
-  /** Line of the config file on which inline text starts (0 for a separate file). */
-  firstLine: number;
-}
+/** Where the rules come from (the config's inline text or its rules file). */
+export type RulesSource = RulesSpec;
 
-export interface ConntrackConfig {
-  /** Track connections even when no rule needs it; by default, as in the kernel, only then. */
-  always: boolean;
-  /** nf_conntrack_max */
-  max: number;
-  /** Hash buckets (nf_conntrack_buckets). */
-  buckets: number;
-  /** Attach helpers by port without a CT rule. Off, as in the kernel since 4.7: see the README. */
-  autoHelpers: boolean;
-  /** Verify L4 checksums of incoming packets (nf_conntrack_checksum). */
-  checksum: boolean;
-  /** Pick up TCP connections mid-stream (nf_conntrack_tcp_loose). */
-  tcpLoose: boolean;
-  /** Do not mark out-of-window TCP segments INVALID (nf_conntrack_tcp_be_liberal). */
-  tcpBeLiberal: boolean;
-}
-
-export const DEFAULT_CONNTRACK: ConntrackConfig = {
-  always: false,
-  max: 262144,
-  buckets: 65536,
-  autoHelpers: false,
-  checksum: true,
-  tcpLoose: true,
-  tcpBeLiberal: false,
-};
+/** The kernel's conntrack settings: see README (`conntrack:`). */
+export type ConntrackConfig = ConntrackSpec;
+export { DEFAULT_CONNTRACK };
 
 export interface HelpersConfig {
   ftp: { ports: number[]; loose: boolean };

@@ -24,6 +24,8 @@ export const DropReason = {
   REASSEMBLY_TIMEOUT: 18,
   /** A bug: code on the packet path threw. The packet is dropped and the router goes on. */
   INTERNAL_ERROR: 19,
+  /** The egress interface has no device, or its device went away. */
+  INTERFACE_DOWN: 20,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -48,6 +50,7 @@ const DROP_REASON_NAMES: readonly string[] = [
   'reassembly-failed',
   'reassembly-timeout',
   'internal-error',
+  'interface-down',
 ];
 
 export const Counter = {

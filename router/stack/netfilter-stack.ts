@@ -2,32 +2,38 @@
  * Puts netfilter on a router: defrag (-400), raw (-300), conntrack in (-200), mangle (-150), NAT
  * with the nat table (-100 / 100), filter (0), helpers (300), sequence adjustment (301) and
  * confirm (INT_MAX), each registered as plain hook ops, so any other module can register its own
- * anywhere in between. The helpers known here are attached to connections only by rule.
+ * anywhere in between. The helpers offered here are attached to connections only by rule.
+ *
+ * Everything a router's netfilter keeps is its own, as a network namespace's is in the kernel:
+ * connection and expectation ids, tables, counters. Time and randomness come in from outside
+ * (`now`, `random`), so a test builds the same stack as production on a clock it moves itself.
  */
-import type { Router } from '../router/router.ts';
-import type { ControlServer } from '../router/control-server.ts';
-import { RateLimitedLog } from '../router/rate-limited-log.ts';
-import { buildTcpReset } from '../router/tcp-reset.ts';
-import { ConntrackCore, type ConntrackOptions } from './conntrack/conntrack-core.ts';
-import { registerConntrackCommands } from './conntrack/conntrack-commands.ts';
-import { createTrackers, genericTracker, type TrackerOptions } from './conntrack/trackers/index.ts';
-import { seqAdjustHookOps, seqOffset } from './conntrack/seqadj.ts';
-import { Defrag } from './defrag.ts';
-import { HelperRegistry } from './helpers/helper-registry.ts';
-import { createFtpHelpers } from './helpers/ftp.ts';
-import { createPptpHelper } from './helpers/pptp.ts';
-import { GreKeymap } from './conntrack/gre-keymap.ts';
-import { createPptpNat } from '../nat/helpers/nat-pptp.ts';
-import { NatCore } from '../nat/nat-core.ts';
-import { NatHooks } from '../nat/nat-hooks.ts';
-import { createFtpNat } from '../nat/helpers/nat-ftp.ts';
-import { RuleTables } from './tables/index.ts';
-import type { HookOps } from './hooks.ts';
+import type { Router } from '../path/router.ts';
+import { RateLimitedLog } from '../core/rate-limited-log.ts';
+import type { HookOps } from '../core/hooks.ts';
+import { ConntrackCore, type ConntrackOptions } from '../../netfilter/conntrack/conntrack-core.ts';
+import { createTrackers, genericTracker, type TrackerOptions } from '../../netfilter/conntrack/trackers/index.ts';
+import { seqAdjustHookOps, seqOffset } from '../../netfilter/conntrack/seqadj.ts';
+import { Defrag } from '../../netfilter/defrag.ts';
+import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
+import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
+import { createPptpHelper } from '../../netfilter/helpers/pptp.ts';
+import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
+import { RuleTables } from '../../netfilter/tables/index.ts';
+import { createPptpNat } from '../../nat/helpers/nat-pptp.ts';
+import { NatCore } from '../../nat/nat-core.ts';
+import { NatHooks } from '../../nat/nat-hooks.ts';
+import { natTargetTypes } from '../../nat/nat-targets.ts';
+import { createFtpNat } from '../../nat/helpers/nat-ftp.ts';
 
 export interface FtpOptions {
   ports?: number[];
   loose?: boolean;
 }
+
+/** The helpers a router can offer to `CT --helper NAME` rules. */
+export const HELPER_NAMES = ['ftp', 'pptp'] as const;
+export type HelperName = (typeof HELPER_NAMES)[number];
 
 export interface NetfilterOptions {
   conntrack?: Pick<ConntrackOptions, 'max' | 'buckets' | 'autoHelpers' | 'checksum'>;
@@ -35,13 +41,19 @@ export interface NetfilterOptions {
   alwaysTrack?: boolean;
   trackers?: TrackerOptions;
   ftp?: FtpOptions;
+  /** Which helpers to offer (default: all of HELPER_NAMES). */
+  helpers?: readonly HelperName[];
+  /** The conntrack clock in ms (default: a HZ=250 jiffy clock on performance.now()). */
+  now?: () => number;
+  /** [0, 1), for NAT's port choices and the FTP NAT's port search (default Math.random). */
+  random?: () => number;
   log?: RateLimitedLog;
   /** Where LOG target lines go (default: stdout, like a kernel log reader would show them). */
   logSink?: (line: string) => void;
 }
 
 export class NetfilterStack {
-  readonly defrag = new Defrag();
+  readonly defrag: Defrag;
   readonly helpers = new HelperRegistry();
   readonly conntrack: ConntrackCore;
   readonly rules: RuleTables;
@@ -53,41 +65,42 @@ export class NetfilterStack {
     options: NetfilterOptions = {},
   ) {
     const log = options.log ?? new RateLimitedLog();
+    const random = options.random ?? Math.random;
     this.alwaysTrack = options.alwaysTrack ?? false;
+    this.defrag = new Defrag(options.now);
     const trackerOptions = options.trackers ?? {};
     // One keymap, shared by the GRE tracker (reads it) and the PPTP helper (fills it).
     const keymap = trackerOptions.greKeymap ?? new GreKeymap();
     const trackers = createTrackers({ ...trackerOptions, greKeymap: keymap, tcp: { ...trackerOptions.tcp, seqOffset } });
-    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log });
-    this.nat = new NatCore(this.conntrack);
+    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log, ...(options.now ? { now: options.now } : {}) });
+    this.nat = new NatCore(this.conntrack, random);
     this.rules = new RuleTables({
-      nat: this.nat,
-      reject: {
-        sendIcmpError: (packet, type, code) => router.sendIcmpError(packet, type, code),
-        sendTcpReset: (packet) => {
-          const reset = buildTcpReset(packet.buf);
-          if (reset) router.sendLocal(reset, packet);
-        },
-      },
+      reject: router,
       log: options.logSink ?? ((line) => process.stdout.write(`${line}\n`)),
       knownHelper: (name, protocol) => this.helpers.get(name)?.protocol === protocol,
+      extraTargets: natTargetTypes(this.nat),
     });
     // The nat table is walked from the NAT hooks, for a connection's first packet only.
     this.natHooks = new NatHooks(this.nat, this.rules);
     const expectations = this.conntrack.expectations;
-    const ftpNat = createFtpNat({ expectations, nat: this.natHooks, log });
-    for (const helper of createFtpHelpers({ ...options.ftp, expectations, nat: ftpNat, log })) this.helpers.register(helper);
-    const table = this.conntrack.table;
-    this.helpers.register(
-      createPptpHelper({
-        expectations,
-        keymap,
-        destroyConnection: (entry) => this.conntrack.destroy(entry),
-        findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
-        nat: createPptpNat({ nat: this.nat, log }),
-        log,
-      }),
-    );
+    const offered = options.helpers ?? HELPER_NAMES;
+    if (offered.includes('ftp')) {
+      const ftpNat = createFtpNat({ expectations, nat: this.natHooks, log, random });
+      for (const helper of createFtpHelpers({ ...options.ftp, expectations, nat: ftpNat, log })) this.helpers.register(helper);
+    }
+    if (offered.includes('pptp')) {
+      const table = this.conntrack.table;
+      this.helpers.register(
+        createPptpHelper({
+          expectations,
+          keymap,
+          destroyConnection: (entry) => this.conntrack.destroy(entry),
+          findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
+          nat: createPptpNat({ nat: this.nat, log }),
+          log,
+        }),
+      );
+    }
   }
 
   private trackingStarted = false;
@@ -134,17 +147,6 @@ export class NetfilterStack {
     this.router.onDrop = (packet) => this.conntrack.packetDropped(packet);
     this.router.attachConntrack = (made, about) => this.conntrack.attach(made, about);
     this.conntrack.start();
-  }
-
-  registerCommands(control: ControlServer): void {
-    registerConntrackCommands(control, this.conntrack);
-    control.register('iptables-save', { handler: (args) => this.rules.save(args.counters === true) });
-    control.register('iptables-restore', {
-      handler: (args) => {
-        this.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0);
-        return 'ok';
-      },
-    });
   }
 
   close(): void {

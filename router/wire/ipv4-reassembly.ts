@@ -18,7 +18,7 @@ import {
   ipv4Dst,
   setIpv4FlagsFragment,
   setIpv4TotalLength,
-} from './wire/ipv4.ts';
+} from './ipv4.ts';
 
 export const REASSEMBLY_TIMEOUT_MS = 30_000;
 export const REASSEMBLY_MAX_PENDING_BYTES = 4 * 1024 * 1024;

@@ -4,8 +4,8 @@
  * Routes are kept sorted by prefix length, longest first, so the first match is the longest one.
  * A router here has a handful of routes; a linear scan over a sorted array beats a trie at that size.
  */
-import { networkOf, prefixMask } from './addresses.ts';
-import type { RouterInterface } from './interfaces.ts';
+import { networkOf, prefixMask } from '../core/addresses.ts';
+import type { RouterInterface } from '../core/interfaces.ts';
 
 export interface Route {
   readonly network: number;

@@ -3,10 +3,10 @@
  * counting of connections and expectations. Lines are formatted here, where the clock and the
  * trackers are, exactly as conntrack-tools prints them.
  */
-import type { ControlServer } from '../../router/control-server.ts';
-import type { ConntrackCore } from './conntrack-core.ts';
-import { matchesFilter, type ConntrackFilter } from './conntrack-filter.ts';
-import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent } from './format.ts';
+import type { ControlServer } from './control-server.ts';
+import type { ConntrackCore } from '../../netfilter/conntrack/conntrack-core.ts';
+import { matchesFilter, type ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
+import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent } from '../../netfilter/conntrack/format.ts';
 
 interface ListArgs {
   filter?: ConntrackFilter;

@@ -35,7 +35,7 @@ interface NativeTun {
 // Loaded on first open, so modules that merely import this one work without the build.
 let native: NativeTun | undefined;
 function loadNative(): NativeTun {
-  native ??= createRequire(import.meta.url)('../../build/Release/vrouter_tun.node') as NativeTun;
+  native ??= createRequire(import.meta.url)('../../../build/Release/vrouter_tun.node') as NativeTun;
   return native;
 }
 

@@ -9,7 +9,7 @@ import { controlCall } from './control-client.ts';
 import { startRouter, type RunningRouter } from './runtime.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
-import { RulesError } from '../netfilter/tables/index.ts';
+import { RulesError } from '../../netfilter/tables/index.ts';
 import { runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
 
 const USAGE = `usage:

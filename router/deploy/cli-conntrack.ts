@@ -7,9 +7,9 @@
  * --dport, --reply-port-src, --reply-port-dst, --state STATE, -m/--mark MARK. `-o json` for scripts.
  * Entries go to stdout in conntrack's format; the summary line goes to stderr, as conntrack does.
  */
-import { parseIpv4Address } from './addresses.ts';
+import { parseIpv4Address } from '../core/addresses.ts';
 import { controlCall, controlRequest } from './control-client.ts';
-import type { ConntrackFilter } from '../netfilter/conntrack/conntrack-filter.ts';
+import type { ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
 
 import { UsageError } from './cli-errors.ts';
 

@@ -9,17 +9,19 @@
  * Nothing here throws for a bad packet: it is dropped and counted by reason, or answered with the
  * ICMP error the kernel would send.
  */
-import { HookRegistry, Hook, Verdict, runChain, type ChainResult, type HookOps, type HookPoint, type QueueHandler } from '../netfilter/hooks.ts';
-import { networkOf } from './addresses.ts';
+import { HookRegistry, Hook, Verdict, runChain, type ChainResult, type HookOps, type HookPoint, type QueueHandler } from '../core/hooks.ts';
+import { networkOf } from '../core/addresses.ts';
 import { fragmentIpv4 } from './fragmentation.ts';
 import { IcmpRateLimiter } from './icmp-rate-limit.ts';
 import { buildIcmpError, mayAnswerWithError } from './icmp-messages.ts';
-import type { RouterInterface } from './interfaces.ts';
+import { buildTcpReset } from './tcp-reset.ts';
+import type { Device } from '../core/device.ts';
+import type { RouterInterface } from '../core/interfaces.ts';
 import { LocalDelivery } from './local-delivery.ts';
-import { Packet } from './packet.ts';
+import { Packet } from '../core/packet.ts';
 import type { RoutingTable } from './routing-table.ts';
-import { Counter, DropReason, RouterStats } from './stats.ts';
-import { IcmpType, IcmpUnreachableCode } from './wire/icmp.ts';
+import { Counter, DropReason, RouterStats } from '../core/stats.ts';
+import { IcmpType, IcmpUnreachableCode } from '../wire/icmp.ts';
 import {
   Ipv4Problem,
   decrementIpv4Ttl,
@@ -29,7 +31,7 @@ import {
   ipv4TotalLength,
   ipv4Ttl,
   validateIpv4,
-} from './wire/ipv4.ts';
+} from '../wire/ipv4.ts';
 
 const IPV4_PROBLEM_DROP: Readonly<Record<number, DropReason>> = {
   [Ipv4Problem.TRUNCATED]: DropReason.TRUNCATED,
@@ -40,6 +42,12 @@ const IPV4_PROBLEM_DROP: Readonly<Record<number, DropReason>> = {
 };
 
 const LIMITED_BROADCAST = 0xffffffff;
+
+export interface RouterOptions {
+  icmpLimiter?: IcmpRateLimiter;
+  /** [0, 1): seeds the IP identification counter. */
+  random?: () => number;
+}
 
 export class Router {
   readonly hooks = new HookRegistry();
@@ -56,14 +64,29 @@ export class Router {
   attachConntrack: ((made: Packet, about: Packet) => void) | null = null;
   private readonly local: LocalDelivery;
   private readonly chainResult: ChainResult = { verdict: Verdict.ACCEPT, stoppedAt: 0 };
+  /** The IP identification of the next datagram the router originates (per router, as per namespace). */
+  private ipIdent: number;
 
   constructor(
     readonly interfaces: readonly RouterInterface[],
     readonly routes: RoutingTable,
-    icmpLimiter = new IcmpRateLimiter(),
+    options: RouterOptions = {},
   ) {
-    this.icmpLimiter = icmpLimiter;
+    this.icmpLimiter = options.icmpLimiter ?? new IcmpRateLimiter();
+    this.ipIdent = Math.floor((options.random ?? Math.random)() * 0x10000) & 0xffff;
     this.local = new LocalDelivery(this);
+  }
+
+  /** A fresh IP identification for a datagram this router originates. */
+  nextIpIdent(): number {
+    this.ipIdent = (this.ipIdent + 1) & 0xffff;
+    return this.ipIdent;
+  }
+
+  /** Attaches `device` to `link`: what it receives enters the router on that interface. */
+  attach(link: RouterInterface, device: Device): void {
+    link.device = device;
+    device.setReceiver((buf) => this.receive(link, buf));
   }
 
   /** Stops background timers; the router can be garbage-collected afterwards. */
@@ -105,6 +128,7 @@ export class Router {
     const route = this.routes.lookup(ipv4Dst(buf, 0));
     if (!route) return this.stats.drop(DropReason.NO_ROUTE);
     packet.outInterface = route.outInterface;
+    packet.nextHop = route.gateway || ipv4Dst(buf, 0);
     this.runHook(Hook.LOCAL_OUT, packet, 0);
   }
 
@@ -120,7 +144,13 @@ export class Router {
     const source = this.errorSourceAddress(original, destination);
     if (source === 0) return;
     this.stats.count(Counter.ICMP_ERRORS_SENT);
-    this.sendLocal(buildIcmpError(buf, type, code, rest, source), original);
+    this.sendLocal(buildIcmpError(buf, type, code, rest, source, this.nextIpIdent()), original);
+  }
+
+  /** Answers a TCP segment with the reset REJECT --reject-with tcp-reset sends (none for a reset). */
+  sendTcpReset(original: Packet): void {
+    const reset = buildTcpReset(original.buf);
+    if (reset) this.sendLocal(reset, original);
   }
 
   /** The interface owning `address` as the router's own address, or null. */
@@ -197,6 +227,7 @@ export class Router {
       this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET);
       return this.dropPacket(packet, DropReason.NO_ROUTE);
     }
+    packet.nextHop = route.gateway || destination;
     this.forward(packet, route.outInterface);
   }
 
@@ -221,9 +252,11 @@ export class Router {
 
   /** Routes again after LOCAL_OUT, since a DNAT there may have changed the destination. */
   private routeOutput(packet: Packet): void {
-    const route = this.routes.lookup(ipv4Dst(packet.buf, 0));
+    const destination = ipv4Dst(packet.buf, 0);
+    const route = this.routes.lookup(destination);
     if (!route) return this.dropPacket(packet, DropReason.NO_ROUTE);
     packet.outInterface = route.outInterface;
+    packet.nextHop = route.gateway || destination;
     this.runHook(Hook.POST_ROUTING, packet, 0);
   }
 
@@ -233,19 +266,21 @@ export class Router {
     const buf = packet.buf;
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
-    if (buf.length <= mtu) return this.transmit(outInterface, buf);
+    if (buf.length <= mtu) return this.transmit(outInterface, buf, packet.nextHop);
     if (ipv4DontFragment(buf, 0) && !packet.fragMaxSize) {
       // Grown past the MTU after the forward check (a helper's rewrite) or originated too large.
       this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
       return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
     }
-    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment));
+    const nextHop = packet.nextHop;
+    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
   }
 
-  private transmit(outInterface: RouterInterface, buf: Uint8Array): void {
+  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number): void {
     const device = outInterface.device;
-    if (!device || device.write(buf, 0, buf.length) < 0) this.stats.drop(DropReason.WRITE_FAILED);
+    if (!device || !outInterface.up) return this.stats.drop(DropReason.INTERFACE_DOWN);
+    if (device.transmit(buf, 0, buf.length, nextHop) < 0) this.stats.drop(DropReason.WRITE_FAILED);
   }
 
   /** icmp_send's source: the address the datagram was sent to if that is ours, else the egress one. */

@@ -5,7 +5,7 @@
  * router holds keeps working after the move; closing it deletes the device wherever it is.
  */
 import { execFileSync } from 'node:child_process';
-import { formatIpv4Address } from './addresses.ts';
+import { formatIpv4Address } from '../core/addresses.ts';
 import type { InterfaceConfig } from './config.ts';
 import { TunDevice } from './tun/tun-device.ts';
 

@@ -2,24 +2,34 @@
  * A packet in flight, the router's sk_buff: the IPv4 bytes plus what the path learns about them.
  *
  * `buf` may be a view into a TUN read slab that the next read batch overwrites; anything that keeps
- * a packet past the synchronous walk (a QUEUE handler, reassembly) must `detach()` it first.
+ * a packet past the synchronous walk (a QUEUE handler, reassembly, a queued segment) must `detach()`
+ * it first.
+ *
+ * The core carries netfilter's per-packet state without knowing it (as the kernel's skb->_nfct is
+ * opaque to the IP layer): netfilter declares what the two slots hold by merging into
+ * PacketConntrack and PacketCtTemplate (see netfilter/conntrack/conntrack-entry.ts and template.ts).
  */
-import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
-import type { ConntrackTemplate } from '../netfilter/conntrack/template.ts';
 import type { RouterInterface } from './interfaces.ts';
+
+/** The connection a packet belongs to; its members are declared by netfilter. */
+export interface PacketConntrack {}
+/** What a rule asked for the connection a packet opens; declared by netfilter. */
+export interface PacketCtTemplate {}
 
 export class Packet {
   /** The IPv4 packet starts at `buf[0]` and is `buf.length` bytes long (padding already trimmed). */
   buf: Buffer;
   inInterface: RouterInterface | null;
   outInterface: RouterInterface | null = null;
-  /** Netfilter state, filled by conntrack and the rule tables. */
+  /** Where the output interface sends it: the route's gateway, or the destination itself (0 until routed). */
+  nextHop = 0;
+  /** skb->mark, set and matched by rules. */
   mark = 0;
-  /** The connection this packet belongs to and how (CtInfo), set by conntrack at -200. */
-  conntrack: Conntrack | null = null;
+  /** The connection this packet belongs to and how (ctinfo), set by conntrack at -200. */
+  conntrack: PacketConntrack | null = null;
   ctinfo = 0;
   /** Set by the raw table's CT target before conntrack runs: what a new connection gets. */
-  ctTemplate: ConntrackTemplate | null = null;
+  ctTemplate: PacketCtTemplate | null = null;
   /** Largest fragment of a datagram that defrag reassembled: output refragments to this size. */
   fragMaxSize = 0;
 

@@ -6,7 +6,7 @@
  * - a per-destination bucket (xrlim_allow): one message per icmp_ratelimit (1000 ms), with up to
  *   6 saved up (XRLIM_BURST_FACTOR); a new peer starts with a full bucket.
  */
-import { IcmpType, IcmpUnreachableCode } from './wire/icmp.ts';
+import { IcmpType, IcmpUnreachableCode } from '../wire/icmp.ts';
 
 const RATE_MASK = 0x1818;
 const GLOBAL_PER_SECOND = 1000;

@@ -16,7 +16,7 @@ import {
   ipv4TotalLength,
   setIpv4FlagsFragment,
   setIpv4TotalLength,
-} from './wire/ipv4.ts';
+} from '../wire/ipv4.ts';
 
 const OPTION_END = 0;
 const OPTION_NOP = 1;

@@ -5,7 +5,7 @@
  * same priority run in registration order. Registering or unregistering builds a new frozen array
  * and swaps it in, so a packet that is already walking a chain keeps the array it started with.
  */
-import type { Packet } from '../router/packet.ts';
+import type { Packet } from './packet.ts';
 
 export const Hook = {
   PRE_ROUTING: 0,

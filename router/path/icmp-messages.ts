@@ -3,22 +3,14 @@
  * kernel's icmp_send()/icmp_echo(): errors quote as much of the offending datagram as fits in 576
  * bytes, carry the precedence "internetwork control", TTL 64, and DF clear.
  */
-import { emitIpv4Header, IpProtocol, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4Tos, IPV4_MIN_HEADER_LENGTH } from './wire/ipv4.ts';
-import { ICMP, ICMP_HEADER_LENGTH, IcmpType, fillIcmpChecksum, icmpIsError, icmpType } from './wire/icmp.ts';
+import { emitIpv4Header, IpProtocol, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4Tos, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { ICMP, ICMP_HEADER_LENGTH, IcmpType, fillIcmpChecksum, icmpIsError, icmpType } from '../wire/icmp.ts';
 
 export const DEFAULT_TTL = 64;
 /** RFC 1812 4.3.2.3: an ICMP error datagram is at most 576 bytes. */
 const ICMP_ERROR_MAX_LENGTH = 576;
 const PRECEDENCE_INTERNETWORK_CONTROL = 0xc0;
 const TOS_MASK = 0x1e;
-
-let nextIdent = (Math.random() * 0x10000) >>> 0;
-
-/** A fresh IP identification for a datagram the router originates. */
-export function nextIpIdent(): number {
-  nextIdent = (nextIdent + 1) & 0xffff;
-  return nextIdent;
-}
 
 /**
  * Whether the kernel would answer `original` with an ICMP error at all: never about a non-first
@@ -38,7 +30,7 @@ export function mayAnswerWithError(original: Uint8Array): boolean {
  * Builds an ICMP error from `source` to the sender of `original`. `rest` fills bytes 4..7 (the
  * next-hop MTU for "fragmentation needed", the pointer for "parameter problem", else 0).
  */
-export function buildIcmpError(original: Uint8Array, type: number, code: number, rest: number, source: number): Buffer {
+export function buildIcmpError(original: Uint8Array, type: number, code: number, rest: number, source: number, ident: number): Buffer {
   const room = ICMP_ERROR_MAX_LENGTH - IPV4_MIN_HEADER_LENGTH - ICMP_HEADER_LENGTH;
   const quoted = Math.min(original.length, room);
   const icmpLength = ICMP_HEADER_LENGTH + quoted;
@@ -50,7 +42,7 @@ export function buildIcmpError(original: Uint8Array, type: number, code: number,
       protocol: IpProtocol.ICMP,
       ttl: DEFAULT_TTL,
       tos: (ipv4Tos(original, 0) & TOS_MASK) | PRECEDENCE_INTERNETWORK_CONTROL,
-      ident: nextIpIdent(),
+      ident,
       payloadLength: icmpLength,
     },
     packet,

@@ -22,8 +22,8 @@ import {
   ipv4Protocol,
   ipv4Src,
   ipv4TotalLength,
-} from './wire/ipv4.ts';
-import { TCP, TcpFlag, TcpProblem, emitTcp, tcpAck, tcpChecksumValid, tcpDstPort, tcpFlags, tcpHeaderLength, tcpSeq, tcpSrcPort, validateTcp } from './wire/tcp.ts';
+} from '../wire/ipv4.ts';
+import { TCP, TcpFlag, TcpProblem, emitTcp, tcpAck, tcpChecksumValid, tcpDstPort, tcpFlags, tcpHeaderLength, tcpSeq, tcpSrcPort, validateTcp } from '../wire/tcp.ts';
 
 export function buildTcpReset(original: Buffer): Buffer | null {
   if (original.length < IPV4_MIN_HEADER_LENGTH) return null;

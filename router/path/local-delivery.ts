@@ -4,12 +4,12 @@
  * unreachable" and any other protocol with "protocol unreachable", as a Linux host with no
  * listening sockets does. Segments with bad checksums are dropped silently, as the kernel does.
  */
-import { DEFAULT_TTL, nextIpIdent } from './icmp-messages.ts';
-import { Packet } from './packet.ts';
-import { Ipv4Reassembler, ReassemblyResult } from './reassembly.ts';
+import { DEFAULT_TTL } from './icmp-messages.ts';
+import { Packet } from '../core/packet.ts';
+import { Ipv4Reassembler, ReassemblyResult } from '../wire/ipv4-reassembly.ts';
 import type { Router } from './router.ts';
-import { Counter, DropReason } from './stats.ts';
-import { ICMP, IcmpProblem, IcmpType, IcmpUnreachableCode, fillIcmpChecksum, icmpType, validateIcmp } from './wire/icmp.ts';
+import { Counter, DropReason } from '../core/stats.ts';
+import { ICMP, IcmpProblem, IcmpType, IcmpUnreachableCode, fillIcmpChecksum, icmpType, validateIcmp } from '../wire/icmp.ts';
 import {
   IPV4_MIN_HEADER_LENGTH,
   IpProtocol,
@@ -20,10 +20,10 @@ import {
   ipv4Protocol,
   ipv4Src,
   ipv4Tos,
-} from './wire/ipv4.ts';
-import { TcpProblem, tcpChecksumValid, validateTcp } from './wire/tcp.ts';
+} from '../wire/ipv4.ts';
+import { TcpProblem, tcpChecksumValid, validateTcp } from '../wire/tcp.ts';
 import { buildTcpReset } from './tcp-reset.ts';
-import { UdpProblem, udpChecksumValid, udpLength, validateUdp } from './wire/udp.ts';
+import { UdpProblem, udpChecksumValid, udpLength, validateUdp } from '../wire/udp.ts';
 
 /** ICMP time exceeded code 1: fragment reassembly time exceeded. */
 const REASSEMBLY_TIME_EXCEEDED = 1;
@@ -89,7 +89,7 @@ export class LocalDelivery {
     // icmp_echo: the same identifier, sequence and data back, from the address that was pinged.
     const reply = Buffer.allocUnsafe(IPV4_MIN_HEADER_LENGTH + length);
     emitIpv4Header(
-      { src: ipv4Dst(buf, 0), dst: ipv4Src(buf, 0), protocol: IpProtocol.ICMP, ttl: DEFAULT_TTL, tos: ipv4Tos(buf, 0), ident: nextIpIdent(), payloadLength: length },
+      { src: ipv4Dst(buf, 0), dst: ipv4Src(buf, 0), protocol: IpProtocol.ICMP, ttl: DEFAULT_TTL, tos: ipv4Tos(buf, 0), ident: this.router.nextIpIdent(), payloadLength: length },
       reply,
       0,
     );

@@ -1,0 +1,27 @@
+/**
+ * What a router interface or a lab host attaches through (smoltcp's phy::Device idea): a TUN
+ * device in a namespace, a port of an in-process segment, or a test link. One interface for both
+ * directions: the owner calls `transmit`, and the device hands what it receives to the receiver
+ * it was given. Capture and impairments are wrappers or observers of devices, never code inside
+ * the packet path.
+ *
+ * Both directions are on the packet path: nothing here throws.
+ */
+
+/**
+ * Takes one received IPv4 datagram. `buf` may be a view into a read slab that is reused once the
+ * call returns: a receiver that keeps the bytes copies them.
+ */
+export type Receiver = (buf: Buffer) => void;
+
+export interface Device {
+  /**
+   * Sends one IPv4 datagram, `length` bytes at `offset`, towards `nextHop` (the route's gateway,
+   * or the destination on a connected route). A TUN ignores the next hop: the kernel behind it is
+   * the only neighbour. Returns the bytes taken or a negative errno. The bytes may be reused as
+   * soon as this returns: a device that sends later copies them.
+   */
+  transmit(buf: Uint8Array, offset: number, length: number, nextHop: number): number;
+  /** Where received datagrams go from now on; null stops delivery. */
+  setReceiver(receiver: Receiver | null): void;
+}

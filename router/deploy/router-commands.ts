@@ -1,0 +1,52 @@
+/**
+ * The control-socket commands of one router: counters, interfaces, routes, the rules
+ * (iptables-save / iptables-restore) and connection tracking (see conntrack-commands.ts).
+ */
+import { formatIpv4Address, formatPrefix } from '../core/addresses.ts';
+import type { BuiltRouter } from '../stack/build-router.ts';
+import type { ControlServer } from './control-server.ts';
+import { registerConntrackCommands } from './conntrack-commands.ts';
+
+/** What `vrouter interfaces` shows beyond the router's own view: where each interface leads. */
+export interface InterfaceDescription {
+  name: string;
+  /** The namespace its TUN is in, or the lab segment it is attached to. */
+  attachment: string;
+  /** The peer host's address, when the interface leads to exactly one host. */
+  peer: number;
+}
+
+export function registerRouterCommands(control: ControlServer, built: BuiltRouter, described: readonly InterfaceDescription[]): void {
+  const { router, netfilter } = built;
+  control.register('stats', {
+    handler: () => ({ ...router.stats.snapshot(), conntrack: { ...netfilter.conntrack.counters, entries: netfilter.conntrack.table.size }, defrag: netfilter.defrag.counters }),
+  });
+  control.register('interfaces', {
+    handler: () =>
+      router.interfaces.map((link, i) => ({
+        name: link.name,
+        netns: described[i]?.attachment ?? null,
+        address: `${formatIpv4Address(link.address)}/${link.prefixLength}`,
+        peer: described[i]?.peer ? formatIpv4Address(described[i]!.peer) : null,
+        mtu: link.mtu,
+        state: link.up ? 'up' : 'down',
+      })),
+  });
+  control.register('routes', {
+    handler: () =>
+      router.routes.list().map((route) => ({
+        to: formatPrefix({ address: route.network, prefixLength: route.prefixLength }),
+        dev: route.outInterface.name,
+        via: route.gateway ? formatIpv4Address(route.gateway) : null,
+        kind: route.kind,
+      })),
+  });
+  registerConntrackCommands(control, netfilter.conntrack);
+  control.register('iptables-save', { handler: (args) => netfilter.rules.save(args.counters === true) });
+  control.register('iptables-restore', {
+    handler: (args) => {
+      netfilter.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0);
+      return 'ok';
+    },
+  });
+}
