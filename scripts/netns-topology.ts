@@ -4,36 +4,16 @@
  *
  * As a command: `tsx scripts/netns-topology.ts up NAME...` / `down NAME...`.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 
 /** Short and unique across concurrent runs: namespace names end up in interface and file names. */
 export function uniqueTag(prefix: string): string {
   return `${prefix}${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
-export function namespaceExists(name: string): boolean {
-  return existsSync(`/run/netns/${name}`);
-}
-
-export function createNamespace(name: string): void {
-  execFileSync('ip', ['netns', 'add', name]);
-  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-}
-
-/** Kills whatever still runs in the namespace, then deletes it. Never throws. */
-export function destroyNamespace(name: string): void {
-  const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout?.split(/\s+/).filter(Boolean) ?? [];
-  for (const pid of pids) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  spawnSync('ip', ['netns', 'del', name]);
-}
+export { createNamespace, destroyNamespace, namespaceExists } from '../router/deploy/namespaces.ts';
+import { createNamespace, destroyNamespace } from '../router/deploy/namespaces.ts';
 
 export class Topology {
   private readonly names = new Map<string, string>();

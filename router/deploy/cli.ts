@@ -6,7 +6,8 @@
  */
 import { loadConfigFile, ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
 import { controlCall } from './control-client.ts';
-import { startRouter, type RunningRouter } from './runtime.ts';
+import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
+import { labOfRouterConfig } from './lab/one-router-lab.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
 import { RulesError } from '../../netfilter/tables/index.ts';
@@ -46,9 +47,10 @@ async function run(argv: string[]): Promise<void> {
   const file = argv[0];
   if (!file || argv.length > 1) throw new UsageError('run takes exactly one config file');
   const config = loadConfigFile(file);
-  let running: RunningRouter;
+  const lab = labOfRouterConfig(config);
+  let running: RunningLab;
   try {
-    running = await startRouter(config);
+    running = await startLab(lab);
   } catch (error) {
     // A refused rule is a bad config: it names its own file and line.
     if (error instanceof RulesError) {
@@ -65,8 +67,7 @@ async function run(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  const names = config.interfaces.map((link) => `${link.name}@${link.netns}`).join(' ');
-  process.stdout.write(`vrouter ready: ${names} control ${config.control}\n`);
+  process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control}\n`);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -2,7 +2,8 @@
  * The router's YAML config: parsed and checked completely before anything is created, so that a
  * bad file changes nothing. Every refusal names the file, the line, the key path and the bad value.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { namespaceExists } from './namespaces.ts';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from '../core/addresses.ts';
@@ -168,10 +169,6 @@ class ConfigReader {
 export interface LoadOptions {
   /** Checks that a named network namespace exists; replaceable for unit tests. */
   namespaceExists?: (name: string) => boolean;
-}
-
-export function namespaceExists(name: string): boolean {
-  return existsSync(`/run/netns/${name}`);
 }
 
 export function loadConfigFile(file: string, options: LoadOptions = {}): RouterConfig {

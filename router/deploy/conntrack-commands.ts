@@ -3,7 +3,7 @@
  * counting of connections and expectations. Lines are formatted here, where the clock and the
  * trackers are, exactly as conntrack-tools prints them.
  */
-import type { ControlServer } from './control-server.ts';
+import type { CommandRegistry } from './command-registry.ts';
 import type { ConntrackCore } from '../../netfilter/conntrack/conntrack-core.ts';
 import { matchesFilter, type ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
 import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent } from '../../netfilter/conntrack/format.ts';
@@ -20,7 +20,7 @@ interface EventArgs {
   events?: string[];
 }
 
-export function registerConntrackCommands(control: ControlServer, conntrack: ConntrackCore): void {
+export function registerConntrackCommands(control: CommandRegistry, conntrack: ConntrackCore): void {
   const now = (): number => conntrack.now();
   const selected = (args: ListArgs) => conntrack.list().filter((entry) => matchesFilter(entry, args.filter ?? {}));
 

@@ -4,19 +4,19 @@
  */
 import { formatIpv4Address, formatPrefix } from '../core/addresses.ts';
 import type { BuiltRouter } from '../stack/build-router.ts';
-import type { ControlServer } from './control-server.ts';
+import type { CommandRegistry } from './command-registry.ts';
 import { registerConntrackCommands } from './conntrack-commands.ts';
 
 /** What `vrouter interfaces` shows beyond the router's own view: where each interface leads. */
 export interface InterfaceDescription {
-  name: string;
-  /** The namespace its TUN is in, or the lab segment it is attached to. */
-  attachment: string;
-  /** The peer host's address, when the interface leads to exactly one host. */
+  /** The lab segment it is attached to. */
+  segment: string;
+  /** When the segment leads to exactly one host: that host's namespace and address. */
+  netns: string | null;
   peer: number;
 }
 
-export function registerRouterCommands(control: ControlServer, built: BuiltRouter, described: readonly InterfaceDescription[]): void {
+export function registerRouterCommands(control: CommandRegistry, built: BuiltRouter, described: readonly InterfaceDescription[]): void {
   const { router, netfilter } = built;
   control.register('stats', {
     handler: () => ({ ...router.stats.snapshot(), conntrack: { ...netfilter.conntrack.counters, entries: netfilter.conntrack.table.size }, defrag: netfilter.defrag.counters }),
@@ -25,7 +25,8 @@ export function registerRouterCommands(control: ControlServer, built: BuiltRoute
     handler: () =>
       router.interfaces.map((link, i) => ({
         name: link.name,
-        netns: described[i]?.attachment ?? null,
+        segment: described[i]?.segment ?? null,
+        netns: described[i]?.netns ?? null,
         address: `${formatIpv4Address(link.address)}/${link.prefixLength}`,
         peer: described[i]?.peer ? formatIpv4Address(described[i]!.peer) : null,
         mtu: link.mtu,

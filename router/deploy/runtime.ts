@@ -59,7 +59,7 @@ export async function startRouter(config: RouterConfig, log = new RateLimitedLog
   registerRouterCommands(
     control,
     built,
-    config.interfaces.map((link) => ({ name: link.name, attachment: link.netns, peer: link.peer.address })),
+    config.interfaces.map((link) => ({ segment: link.name, netns: link.netns, peer: link.peer.address })),
   );
   try {
     await control.listen();

@@ -1,0 +1,120 @@
+/**
+ * Brings a whole lab up in this process and takes it down again: every router built from its
+ * spec (its own netfilter, conntrack table, rules and counters), every segment with its seeded
+ * impairments, a namespace and a TUN per host interface, and one control socket for all.
+ *
+ * Everything that can be refused (rules included) is checked before anything outside the
+ * process exists; if a later step fails, everything made so far is undone in reverse order, and
+ * `close()` undoes all of it: the TUNs (closing one deletes it), the namespaces the lab made
+ * (with what still runs in them), the socket. A namespace the lab did not make is left in place.
+ */
+import { formatIpv4Address } from '../../core/addresses.ts';
+import { RateLimitedLog } from '../../core/rate-limited-log.ts';
+import { buildRouter, type BuiltRouter } from '../../stack/build-router.ts';
+import { ControlServer } from '../control-server.ts';
+import { createNamespace, destroyNamespace, namespaceExists } from '../namespaces.ts';
+import { setUpInterface } from '../netns-setup.ts';
+import { TunPort } from '../tun/tun-port.ts';
+import { registerLabCommands } from './lab-commands.ts';
+import type { LabSpec } from './lab-spec.ts';
+import { seededRandom } from './random.ts';
+import { Scheduler } from './scheduler.ts';
+import { Segment } from './segment.ts';
+
+export interface RunningLab {
+  readonly spec: LabSpec;
+  readonly routers: ReadonlyMap<string, BuiltRouter>;
+  readonly segments: ReadonlyMap<string, Segment>;
+  readonly control: ControlServer;
+  close(): void;
+}
+
+export class LabSetupError extends Error {
+  readonly code = 'EVROUTERLAB';
+}
+
+export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promise<RunningLab> {
+  await ControlServer.claimPath(lab.control);
+  const undo: (() => void)[] = [];
+  const undoAll = (): void => {
+    while (undo.length) {
+      try {
+        undo.pop()!();
+      } catch (error) {
+        log.log('teardown', `cleaning up failed: ${(error as Error).message}`);
+      }
+    }
+  };
+  try {
+    const routers = new Map<string, BuiltRouter>();
+    for (const router of lab.routers) {
+      const built = buildRouter(router.spec, { log });
+      routers.set(router.name, built);
+      undo.push(() => built.close());
+    }
+    const scheduler = new Scheduler();
+    const segments = new Map<string, Segment>();
+    for (const spec of lab.segments) {
+      const segment = new Segment(spec.name, {
+        impairment: spec.impairment,
+        random: seededRandom(spec.seed),
+        scheduler,
+        onFault: (error) => log.log('internal-error', (error as Error).stack ?? String(error)),
+      });
+      segments.set(spec.name, segment);
+      undo.push(() => segment.close());
+    }
+    for (const host of lab.hosts) {
+      if (!host.ownsNetns) continue;
+      if (namespaceExists(host.netns)) {
+        throw new LabSetupError(`host ${host.name}: network namespace ${host.netns} already exists (another lab named ${lab.name} running? remove it with: ip netns del ${host.netns})`);
+      }
+      createNamespace(host.netns);
+      undo.push(() => destroyNamespace(host.netns));
+    }
+    let tunCount = 0;
+    for (const host of lab.hosts) {
+      for (const link of host.interfaces) {
+        const name = `${host.name}:${link.name}`;
+        const tun = setUpInterface(
+          { name: link.name, netns: host.netns, address: { address: link.gateway, prefixLength: link.address.prefixLength }, peer: link.address, mtu: link.mtu },
+          tunCount++,
+        );
+        const port = new TunPort(tun, {
+          onReadError: (errno) => log.log(`read-${name}`, `reading from ${name} failed: errno ${errno}`),
+          onFault: (error) => log.log('internal-error', (error as Error).stack ?? String(error)),
+        });
+        undo.push(() => port.close());
+        segments.get(link.segment)!.attachHost(name, link.address.address, link.gateway, port);
+      }
+    }
+    for (const router of lab.routers) {
+      const built = routers.get(router.name)!;
+      built.router.interfaces.forEach((link, i) => {
+        const port = segments.get(router.segments[i]!)!.attachRouter(`${router.name}:${link.name}`, link.address);
+        built.router.attach(link, port);
+      });
+    }
+    const control = new ControlServer(lab.control);
+    registerLabCommands(control, lab, routers, segments);
+    await control.listen();
+    undo.push(() => control.close());
+    return {
+      spec: lab,
+      routers,
+      segments,
+      control,
+      close: undoAll,
+    };
+  } catch (error) {
+    undoAll();
+    throw error;
+  }
+}
+
+/** One line per router and host for the `ready` message. */
+export function describeLab(lab: LabSpec): string {
+  const routers = lab.routers.map((r) => `${r.name}(${r.spec.interfaces.map((link, i) => `${link.name}@${r.segments[i]}`).join(',')})`);
+  const hosts = lab.hosts.map((h) => `${h.name}@${h.netns}(${h.interfaces.map((link) => `${formatIpv4Address(link.address.address)}@${link.segment}`).join(',')})`);
+  return [...routers, ...hosts].join(' ');
+}

@@ -1,0 +1,216 @@
+/**
+ * A simulated link between router interfaces and hosts of a lab (a bridge, in the kernel's
+ * version of the lab). Every member can reach every other directly:
+ *
+ *   - a router sends with its route's next hop: the member owning that address gets the packet;
+ *   - a host's TUN is L3 (no ARP), so for a host the segment delivers by destination: to the member
+ *     owning that address, else to the host's gateway;
+ *   - a segment with exactly two members is point to point: everything goes to the other end (the
+ *     one-router config's TUN links, where the peer namespace may route further itself);
+ *   - traffic between two hosts goes host to host, never through a router.
+ *
+ * Delivery into a router from another router is queued and drained after the current call stack
+ * (a microtask), so one router's hook walk never runs inside another's. Delivery into a host is a
+ * TUN write, and from a host into a router a direct call: neither can re-enter a walk. With
+ * impairments every packet is copied and leaves when the Impairment plan says.
+ */
+import type { Device, Receiver } from '../../core/device.ts';
+import { Impairment, NO_IMPAIRMENT, impairs, type ImpairmentSettings } from './impairment.ts';
+import { Scheduler } from './scheduler.ts';
+
+export const MemberKind = { ROUTER: 0, HOST: 1 } as const;
+export type MemberKind = (typeof MemberKind)[keyof typeof MemberKind];
+
+export interface SegmentCounters {
+  packets: number;
+  bytes: number;
+  /** No member owns the next hop (the kernel would fail ARP). */
+  noNeighbour: number;
+  /** Not an IPv4 datagram a host's destination can be read from. */
+  malformed: number;
+}
+
+export class SegmentMember {
+  /** Where delivered packets go (the router's receive, or a write into the host's TUN). */
+  receiver: Receiver | null = null;
+
+  constructor(
+    readonly segment: Segment,
+    /** `router:interface` or `host:interface`, as captures and errors name it. */
+    readonly name: string,
+    readonly kind: MemberKind,
+    readonly address: number,
+    /** A host's default gateway on this segment (0: none); unused for routers. */
+    readonly gateway: number,
+  ) {}
+}
+
+/** The Device a router interface is attached through. */
+export class SegmentPort implements Device {
+  constructor(readonly member: SegmentMember) {}
+
+  transmit(buf: Uint8Array, offset: number, length: number, nextHop: number): number {
+    return this.member.segment.send(this.member, buf, offset, length, nextHop);
+  }
+
+  setReceiver(receiver: Receiver | null): void {
+    this.member.receiver = receiver;
+  }
+}
+
+export interface SegmentOptions {
+  impairment?: Partial<ImpairmentSettings>;
+  /** Seeded in labs, so that impairments repeat. */
+  random?: () => number;
+  scheduler?: Scheduler;
+  /** A receiver threw (a bug on the packet path): the packet is lost, the segment goes on. */
+  onFault?: (error: unknown) => void;
+}
+
+interface Queued {
+  member: SegmentMember;
+  buf: Buffer;
+}
+
+export class Segment {
+  readonly members: SegmentMember[] = [];
+  readonly counters: SegmentCounters = { packets: 0, bytes: 0, noNeighbour: 0, malformed: 0 };
+  readonly impairment: Impairment;
+  private readonly owners = new Map<number, SegmentMember>();
+  private readonly queue: Queued[] = [];
+  private draining = false;
+  private impaired: boolean;
+  private readonly departures = new Float64Array(2);
+
+  private readonly scheduler: Scheduler;
+  private readonly onFault: (error: unknown) => void;
+
+  constructor(
+    readonly name: string,
+    options: SegmentOptions = {},
+  ) {
+    const settings = { ...NO_IMPAIRMENT, ...options.impairment };
+    this.impairment = new Impairment(settings, options.random ?? Math.random);
+    this.impaired = impairs(settings);
+    this.scheduler = options.scheduler ?? new Scheduler();
+    this.onFault = options.onFault ?? ((error) => process.stderr.write(`vrouter: segment ${name}: ${(error as Error).stack ?? String(error)}\n`));
+  }
+
+  /** Changes impairments at runtime (`vrouter link`); packets already waiting keep their times. */
+  configure(settings: Partial<ImpairmentSettings>): ImpairmentSettings {
+    Object.assign(this.impairment.settings, settings);
+    this.impaired = impairs(this.impairment.settings);
+    return { ...this.impairment.settings };
+  }
+
+  /** A router interface with `address`; attach the returned port with `router.attach`. */
+  attachRouter(name: string, address: number): SegmentPort {
+    return new SegmentPort(this.addMember(name, MemberKind.ROUTER, address, 0));
+  }
+
+  /**
+   * A host interface whose packets come from `device` (its TUN): what the host sends enters the
+   * segment, what the segment delivers to it is written to the device.
+   */
+  attachHost(name: string, address: number, gateway: number, device: Device): SegmentMember {
+    const member = this.addMember(name, MemberKind.HOST, address, gateway);
+    member.receiver = (buf) => void device.transmit(buf, 0, buf.length, 0);
+    device.setReceiver((buf) => void this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf)));
+    return member;
+  }
+
+  ownerOf(address: number): SegmentMember | null {
+    return this.owners.get(address) ?? null;
+  }
+
+  /** Sends from `from` towards `nextHop`; returns the bytes taken (the link takes what it drops). */
+  send(from: SegmentMember, buf: Uint8Array, offset: number, length: number, nextHop: number): number {
+    this.counters.packets++;
+    this.counters.bytes += length;
+    const to = this.target(from, nextHop);
+    if (!to) {
+      this.counters.noNeighbour++;
+      return length;
+    }
+    if (!this.impaired) {
+      this.deliverNow(from, to, buf, offset, length);
+      return length;
+    }
+    const now = this.scheduler.clock.now();
+    const copies = this.impairment.plan(length, now, this.departures);
+    for (let i = 0; i < copies; i++) {
+      const copy = Buffer.from(buf.subarray(offset, offset + length));
+      const at = this.departures[i]!;
+      this.scheduler.at(at, () => {
+        this.impairment.delivered();
+        this.deliverQueued(to, copy);
+      });
+    }
+    return length;
+  }
+
+  /** Drops what waits (the lab is going down). */
+  close(): void {
+    this.queue.length = 0;
+    this.scheduler.clear();
+  }
+
+  private addMember(name: string, kind: MemberKind, address: number, gateway: number): SegmentMember {
+    if (this.owners.has(address)) throw new Error(`segment ${this.name}: address of ${name} is already used by ${this.owners.get(address)!.name}`);
+    const member = new SegmentMember(this, name, kind, address, gateway);
+    this.members.push(member);
+    this.owners.set(address, member);
+    return member;
+  }
+
+  private target(from: SegmentMember, nextHop: number): SegmentMember | null {
+    const members = this.members;
+    if (members.length === 2) return members[0] === from ? members[1]! : members[0]!;
+    const to = this.owners.get(nextHop) ?? null;
+    return to === from ? null : to;
+  }
+
+  /** Where a host's packet goes: the member owning its destination, else the host's gateway. */
+  private hostNextHop(host: SegmentMember, buf: Buffer): number {
+    if (buf.length < 20 || buf[0]! >> 4 !== 4) {
+      this.counters.malformed++;
+      return 0;
+    }
+    const destination = buf.readUInt32BE(16);
+    return this.owners.has(destination) ? destination : host.gateway;
+  }
+
+  private deliverNow(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number): void {
+    const receiver = to.receiver;
+    if (!receiver) return;
+    if (from.kind === MemberKind.ROUTER && to.kind === MemberKind.ROUTER) {
+      // Not inside the sender's hook walk: after it, in order.
+      this.queue.push({ member: to, buf: Buffer.from(buf.subarray(offset, offset + length)) });
+      if (!this.draining) {
+        this.draining = true;
+        queueMicrotask(() => this.drain());
+      }
+      return;
+    }
+    receiver(offset === 0 && length === buf.length && Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset + offset, length));
+  }
+
+  /** Delivery outside any caller's stack: a fault must end here, not in the event loop. */
+  private deliverQueued(member: SegmentMember, buf: Buffer): void {
+    try {
+      member.receiver?.(buf);
+    } catch (error) {
+      this.onFault(error);
+    }
+  }
+
+  private drain(): void {
+    // Packets queued while draining (a reply, the next hop) are delivered in the same drain.
+    for (let i = 0; i < this.queue.length; i++) {
+      const { member, buf } = this.queue[i]!;
+      this.deliverQueued(member, buf);
+    }
+    this.queue.length = 0;
+    this.draining = false;
+  }
+}
