@@ -33,7 +33,7 @@ export interface Sent {
 export interface Received {
   /** The router's Packet for the datagram, as its walk left it; null if it never reached PRE_ROUTING. */
   packet: Packet | null;
-  /** Everything the router transmitted during the call (the datagram forwarded, or its answer). */
+  /** Everything the router transmitted during the call (the datagram forwarded, or its answer), interface by interface. */
   sent: Sent[];
   /** The drop reasons counted during the call, one entry per drop. */
   drops: DropReason[];

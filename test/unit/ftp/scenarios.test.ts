@@ -12,7 +12,6 @@ function run(options: FtpBenchOptions, text: string): void {
   const b = ftpBench(options);
   const { expected, actual } = runScenario(text, (buf) => b.forward(buf).out);
   expect(actual).toEqual(expected);
-  b.bench.close();
 }
 
 /** lan0 10.0.1.1/24, wan0 203.0.113.1/24: the public address is wan0's own. */
