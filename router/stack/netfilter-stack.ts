@@ -20,7 +20,7 @@ import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
 import { createPptpHelper } from '../../netfilter/helpers/pptp.ts';
 import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
 import { RuleTables } from '../../netfilter/tables/index.ts';
-import { createPptpNat } from '../../nat/helpers/nat-pptp.ts';
+import { createPptpNat, type PptpNat } from '../../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../../nat/nat-core.ts';
 import { NatHooks } from '../../nat/nat-hooks.ts';
 import { natTargetTypes } from '../../nat/nat-targets.ts';
@@ -59,6 +59,8 @@ export class NetfilterStack {
   readonly rules: RuleTables;
   readonly nat: NatCore;
   readonly natHooks: NatHooks;
+  /** The PPTP helper's NAT half, when pptp is offered (its counters). */
+  readonly pptpNat: PptpNat | null = null;
 
   constructor(
     readonly router: Router,
@@ -96,7 +98,7 @@ export class NetfilterStack {
           keymap,
           destroyConnection: (entry) => this.conntrack.destroy(entry),
           findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
-          nat: createPptpNat({ nat: this.nat, log }),
+          nat: (this.pptpNat = createPptpNat({ nat: this.nat, log })),
           log,
         }),
       );

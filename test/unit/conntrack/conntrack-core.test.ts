@@ -4,7 +4,6 @@ import { Expectation, ExpectationFlag } from '../../../netfilter/conntrack/expec
 import { ExpectResult } from '../../../netfilter/conntrack/expectation-table.ts';
 import { formatConnection, formatConnectionEvent, formatExpectation } from '../../../netfilter/conntrack/format.ts';
 import { CtInfo, Status } from '../../../netfilter/conntrack/status.ts';
-import { createTrackers, genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
 import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
 import type { ConntrackHelper } from '../../../netfilter/helpers/helper.ts';
@@ -13,6 +12,7 @@ import { Packet } from '../../../router/core/packet.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
 import { icmpPacket, ip, tcpPacket, udpPacket } from '../../support/packets.ts';
+import { RouterBench, interfaceSpec } from '../../support/router-bench.ts';
 
 const CLIENT = '10.0.1.2';
 const SERVER = '203.0.113.2';
@@ -22,30 +22,47 @@ function helperNamed(name: string, port: number, behaviour: ConntrackHelper['hel
 }
 
 interface Bench {
+  router: RouterBench;
   core: ConntrackCore;
   clock: { ms: number };
   events: string[];
   helpers: HelperRegistry;
 }
 
+/**
+ * A router built by buildRouter (lan0 10.0.1.1/24 with the client, wan0 203.0.113.1/24 with the
+ * server) that tracks every connection and offers no built-in helper: the tests register their own.
+ */
 function bench(options: { max?: number; autoHelpers?: boolean } = {}): Bench {
   const clock = { ms: 1_000_000 };
-  const helpers = new HelperRegistry();
-  const core = new ConntrackCore({ trackers: createTrackers(), generic: genericTracker, helpers, now: () => clock.ms, buckets: 16, ...options });
+  const router = new RouterBench(
+    {
+      interfaces: [interfaceSpec('lan0', '10.0.1.1/24'), interfaceSpec('wan0', '203.0.113.1/24')],
+      conntrack: { always: true, buckets: 16, ...options },
+    },
+    { now: () => clock.ms, helpers: [] },
+  );
+  const core = router.netfilter.conntrack;
   const events: string[] = [];
   core.subscribe((event, entry) => events.push(`${event} ${formatConnection(entry, clock.ms)}`));
-  return { core, clock, events, helpers };
+  return { router, core, clock, events, helpers: router.netfilter.helpers };
 }
 
-/** Runs a packet through conntrack in (PRE_ROUTING) and, unless told not to, confirm. */
+/**
+ * A datagram through the router, the whole path in the real hook order (conntrack in, NAT,
+ * helpers, confirm), which must forward it; the router's Packet for it comes back. With `confirm`
+ * false only conntrack in runs (ConntrackCore.track, the component under test), which leaves a new
+ * entry unconfirmed: for the tests of what happens between conntrack in and confirm.
+ */
 function pass(b: Bench, buf: Buffer, confirm = true): Packet {
-  const packet = new Packet(buf, null);
-  expect(b.core.track(packet, Hook.PRE_ROUTING)).toBe(Verdict.ACCEPT);
-  if (confirm) {
-    b.core.help(packet);
-    b.core.confirm(packet);
+  if (!confirm) {
+    const packet = new Packet(buf, null);
+    expect(b.core.track(packet, Hook.PRE_ROUTING)).toBe(Verdict.ACCEPT);
+    return packet;
   }
-  return packet;
+  const { packet, sent, drops, forwarded } = b.router.receive(buf);
+  expect([forwarded, sent.length, drops]).toEqual([true, 1, []]);
+  return packet!;
 }
 
 const syn = (sport = 40000, seq = 1000): Buffer => tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: sport, dstPort: 80, seq, ack: 0, flags: TcpFlag.SYN, window: 65535 });

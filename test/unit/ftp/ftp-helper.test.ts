@@ -175,7 +175,7 @@ describe('FTP helper verdicts', () => {
     expect([expectation.mask, expectation.tuple.srcPort, expectation.tuple.protocol, expectation.helper.name]).toEqual([{ src: 0xffffffff, srcPort: 0 }, 0, 6, 'ftp']);
     // The data connection is RELATED to the control connection and gets no helper of its own.
     const data = b.forward(dataSyn('10.0.1.2', 41000, '203.0.113.2', 50001));
-    expect([data.verdict, data.packet.ctinfo, data.packet.conntrack!.helper]).toEqual([Verdict.ACCEPT, CtInfo.RELATED, null]);
+    expect([data.verdict, data.via, data.packet.ctinfo, data.packet.conntrack!.helper]).toEqual([Verdict.ACCEPT, 'wan0', CtInfo.RELATED, null]);
   });
 
   it('a new PORT replaces the previous expectation (max_expected 1)', () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { Conntrack } from '../../../netfilter/conntrack/conntrack-entry.ts';
-import { Expectation } from '../../../netfilter/conntrack/expectation.ts';
+import { ExpectResult } from '../../../netfilter/conntrack/expectation-table.ts';
 import { Status, CtInfo } from '../../../netfilter/conntrack/status.ts';
 import { genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
@@ -100,10 +100,11 @@ function natSession(b: FtpBench, client = '10.0.1.2', clientPort = 40000, isn: [
   return new Session(b, { client, clientPort, clientSeenAs: '203.0.113.1', isn }).login();
 }
 
+/** What left the router for a line from `from`. */
 function out(s: Session, from: 0 | 1, text: string): { seq: number; ack: number; payload: string; valid: boolean } {
-  const { verdict, packet } = s.line(from, text);
+  const { verdict, out: buf } = s.line(from, text);
   expect(verdict).toBe(Verdict.ACCEPT);
-  return { seq: tcpSeq(packet.buf, 20), ack: tcpAck(packet.buf, 20), payload: payloadOf(packet.buf), valid: valid(packet.buf) };
+  return { seq: tcpSeq(buf!, 20), ack: tcpAck(buf!, 20), payload: payloadOf(buf!), valid: valid(buf!) };
 }
 
 describe('FTP NAT half', () => {
@@ -124,7 +125,7 @@ describe('FTP NAT half', () => {
     expect(out(s, CLIENT, 'NOOP\r\n')).toEqual({ seq: (c + 32) >>> 0, ack: v + 16, payload: 'NOOP\r\n', valid: true });
     // The data connection to the public address and announced port reaches the client's own.
     const data = b.forward(tcpPacket({ src: '203.0.113.2', dst: '203.0.113.1' }, { srcPort: 20, dstPort: 4675, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 }));
-    expect([data.packet.ctinfo, formatIpv4Address(ipv4Dst(data.packet.buf, 0)), tcpDstPort(data.packet.buf, 20), valid(data.packet.buf)]).toEqual([CtInfo.RELATED, '10.0.1.2', 4675, true]);
+    expect([data.packet.ctinfo, data.via, formatIpv4Address(ipv4Dst(data.out!, 0)), tcpDstPort(data.out!, 20), valid(data.out!)]).toEqual([CtInfo.RELATED, 'lan0', '10.0.1.2', 4675, true]);
   });
 
   it('takes another port from [port, 65534] when the announced one is busy, and the data connection still reaches the announced one', () => {
@@ -136,7 +137,7 @@ describe('FTP NAT half', () => {
     expect(out(two, CLIENT, 'PORT 10,0,1,3,18,67\r\n').payload).toBe('PORT 203,0,113,1,137,33\r\n');
     expect(b.core.expectations.list().map((e) => [e.tuple.dstPort, e.savedPort])).toEqual([[4675, 4675], [35105, 4675]]);
     const data = b.forward(tcpPacket({ src: '203.0.113.2', dst: '203.0.113.1' }, { srcPort: 20, dstPort: 35105, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 100 }));
-    expect([formatIpv4Address(ipv4Dst(data.packet.buf, 0)), tcpDstPort(data.packet.buf, 20)]).toEqual(['10.0.1.3', 4675]);
+    expect([data.via, formatIpv4Address(ipv4Dst(data.out!, 0)), tcpDstPort(data.out!, 20)]).toEqual(['lan0', '10.0.1.3', 4675]);
   });
 
   it('drops when no port can be had: 1 + 128 tries while BUSY, one try for another failure', () => {
@@ -167,10 +168,13 @@ describe('FTP NAT half', () => {
   it('drops and withdraws the expectation when the rewrite cannot be made', () => {
     const b = ftpBench(MASQUERADE);
     const s = natSession(b);
-    const control = s.line(CLIENT, 'NOOP\r\n').packet.conntrack!;
-    const packet = segment('PORT 10,0,1,2,18,67\r\n'.padEnd(65535 - 40 - 1, '.'), s.next[CLIENT], '203.0.113.1', '203.0.113.2');
-    const proposed = new Expectation(control, new Tuple(ip('203.0.113.2'), ip('203.0.113.1'), 6, 0, 4675), { src: 0xffffffff, srcPort: 0 }, 0, b.helpers[0]!);
-    expect(b.ftpNat.help(packet, control, CtInfo.ESTABLISHED, FtpType.PORT, 5, 14, proposed)).toBe(Verdict.DROP);
+    const add = vi.spyOn(b.core.expectations, 'add');
+    // A 65534-byte datagram (not DF, so it passes the forward MTU check): the public address is
+    // 3 bytes longer and would take it past 65535.
+    expect(s.line(CLIENT, 'PORT 10,0,1,2,18,67\r\n'.padEnd(65535 - 40 - 1, '.')).verdict).toBe(Verdict.DROP);
+    // Registered on the announced port first, then withdrawn.
+    expect(add.mock.calls.map(([e]) => e.tuple.dstPort)).toEqual([4675]);
+    expect(add.mock.results.map((r) => r.value)).toEqual([ExpectResult.OK]);
     expect(b.core.expectations.size).toBe(0);
     expect(b.logLines.at(-1)).toBe('vrouter: nf_nat_ftp: dropping packet: cannot mangle packet');
   });

@@ -7,11 +7,15 @@
  * trace leaves out frames 5-11 (login): they are rebuilt with the byte counts its numbers imply
  * (client bytes 1-31, server bytes 38-94), because the helper reads a line only at a sequence number
  * that follows a '\n' it has seen.
+ *
+ * Both hosts are in 172.20.9.0/24; the router between them has them on two /30s: lan0
+ * 172.20.9.85/30 (the client's side) and wan0 172.20.9.81/30 (the server's).
  */
 import { describe, expect, it } from 'vitest';
 import { formatExpectation } from '../../../netfilter/conntrack/format.ts';
 import { CtInfo } from '../../../netfilter/conntrack/status.ts';
 import { Verdict } from '../../../router/core/hooks.ts';
+import { decrementIpv4Ttl } from '../../../router/wire/ipv4.ts';
 import { TcpFlag, TcpOptionKind } from '../../../router/wire/tcp.ts';
 import { tcpPacket } from '../../support/packets.ts';
 import { ftpBench } from './bench.ts';
@@ -43,7 +47,7 @@ function frame16(): Buffer {
 
 describe('seed 000: the kernel FTP helper walk-through', () => {
   it('frame 13 expects 172.20.9.80 -> 172.20.9.84:4675, and frame 16 is that connection', () => {
-    const b = ftpBench();
+    const b = ftpBench({ lan: '172.20.9.85/30', wan: '172.20.9.81/30' });
     const steps: [string, Buffer, number][] = [
       ['1 SYN', tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: EPORTCOMM, dstPort: 21, seq: 0, ack: 0, flags: TcpFlag.SYN, window: 65535 }), CtInfo.NEW],
       ['2 SYN-ACK', tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 21, dstPort: EPORTCOMM, seq: 0, ack: 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 5840 }), CtInfo.ESTABLISHED_REPLY],
@@ -65,15 +69,17 @@ describe('seed 000: the kernel FTP helper walk-through', () => {
 
     const port = frame13();
     expect(port.length).toBe(78 - 14);
-    const { verdict, packet } = b.forward(port);
-    expect(verdict).toBe(Verdict.ACCEPT);
+    const { verdict, packet, out, via } = b.forward(port);
+    expect([verdict, via]).toEqual([Verdict.ACCEPT, 'wan0']);
     const control = packet.conntrack!;
     expect(b.core.expectations.list().map((e) => formatExpectation(e, b.clock.ms))).toEqual([
       '300 proto=6 src=172.20.9.80 dst=172.20.9.84 sport=0 dport=4675 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 ' +
         'master-src=172.20.9.84 master-dst=172.20.9.80 sport=4666 dport=21 class=0 helper=ftp',
     ]);
-    // No NAT on this connection: the command leaves as it came.
-    expect(packet.buf.equals(frame13())).toBe(true);
+    // No NAT on this connection: the command leaves as it came, one hop older.
+    const forwarded = frame13();
+    decrementIpv4Ttl(forwarded, 0);
+    expect(out!.equals(forwarded)).toBe(true);
 
     expect(b.forward(fromServer(95, 56, '200 PORT command successful. Consider using PASV.\r\n')).verdict).toBe(Verdict.ACCEPT);
     expect(b.forward(fromClient(56, 146, 'NLST\r\n')).verdict).toBe(Verdict.ACCEPT);
@@ -81,7 +87,7 @@ describe('seed 000: the kernel FTP helper walk-through', () => {
     const syn = frame16();
     expect(syn.length).toBe(74 - 14);
     const data = b.forward(syn);
-    expect([data.verdict, data.packet.ctinfo]).toEqual([Verdict.ACCEPT, CtInfo.RELATED]);
+    expect([data.verdict, data.via, data.packet.ctinfo]).toEqual([Verdict.ACCEPT, 'lan0', CtInfo.RELATED]);
     expect(data.packet.conntrack!.master).toBe(control);
     expect(data.packet.conntrack!.helper).toBeNull();
     // One-shot: the expectation is used up.

@@ -1,5 +1,5 @@
 /**
- * An FTP control connection driven through an FtpBench: a handshake, then lines from either side
+ * An FTP control connection driven through an FtpBench's router: a handshake, then lines from either side
  * at the sender's next sequence number (advanced only when the router passes the segment, as the
  * sender would retransmit a dropped one), acknowledging what the other side sent so far.
  */
@@ -77,7 +77,7 @@ export class Session {
     if (result.verdict === Verdict.ACCEPT && seq === this.next[from]) {
       this.next[from] = (this.next[from] + Buffer.byteLength(text, 'latin1')) >>> 0;
       // The receiver acknowledges what it received: the sequence number as it left the router.
-      const out = result.packet.buf;
+      const out = result.out!;
       const l4 = (out[0]! & 0x0f) * 4;
       const payload = out.length - l4 - (out[l4 + 12]! >>> 4) * 4;
       this.acked[from ^ 1] = (out.readUInt32BE(l4 + 4) + payload) >>> 0;
@@ -92,6 +92,8 @@ export class Session {
     const result = this.bench.forward(tcpPacket({ src, dst }, { srcPort, dstPort, seq: seq >>> 0, ack: ack >>> 0, flags, window: 65535, ...(payload.length ? { payload } : {}) }));
     // An untracked segment never reaches the helper: a test that reads "not parsed" from it would prove nothing.
     if (!result.packet.conntrack) throw new Error(`segment not tracked: ${text || flags}`);
+    // The client is on lan0's side, the server on wan0's: a passed segment crosses the router.
+    if (result.verdict === Verdict.ACCEPT && result.via !== (from === CLIENT ? 'wan0' : 'lan0')) throw new Error(`segment left by ${result.via}: ${text || flags}`);
     return result;
   }
 }

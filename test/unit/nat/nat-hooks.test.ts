@@ -1,50 +1,44 @@
 /**
- * NAT on the hooks with a real conntrack: a MASQUERADE-like SNAT decided on the first packet,
- * every later packet rewritten in both directions from the entry, ICMP errors translated inside
- * and out, all checksums valid after incremental updates.
+ * NAT on the hooks with a real conntrack, in a router built by buildRouter: SNAT by rule decided on
+ * the first packet, every later packet rewritten in both directions from the entry, ICMP errors
+ * translated inside and out, all checksums valid after incremental updates.
  */
 import { describe, expect, it } from 'vitest';
-import { ConntrackCore } from '../../../netfilter/conntrack/conntrack-core.ts';
-import { createTrackers, genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
-import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
-import { Hook, Verdict, type HookPoint } from '../../../router/core/hooks.ts';
-import { ManipType, NatCore } from '../../../nat/nat-core.ts';
-import { NatHooks } from '../../../nat/nat-hooks.ts';
-import { parseNatRange } from '../../../nat/nat-range.ts';
 import { formatIpv4Address } from '../../../router/core/addresses.ts';
-import { Packet } from '../../../router/core/packet.ts';
 import { internetChecksum } from '../../../router/wire/checksum.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { computeIpv4HeaderChecksum, ipv4Checksum, ipv4Dst, ipv4Src } from '../../../router/wire/ipv4.ts';
 import { TcpFlag, tcpChecksumValid, tcpSrcPort, tcpDstPort } from '../../../router/wire/tcp.ts';
 import { udpChecksum, udpChecksumValid, udpDstPort, udpSrcPort } from '../../../router/wire/udp.ts';
 import { icmpPacket, tcpPacket, udpPacket } from '../../support/packets.ts';
+import { RouterBench, interfaceSpec } from '../../support/router-bench.ts';
 
 const PUBLIC = '203.0.113.1';
+const SNAT_RULE = '-A POSTROUTING -o wan0 -j SNAT --to-source 203.0.113.1';
 
+/** lan0 10.0.1.1/24, wan0 203.0.113.1/24, and the nat table `SNAT_RULE`. */
 function setup() {
-  const core = new ConntrackCore({ trackers: createTrackers(), generic: genericTracker, helpers: new HelperRegistry(), buckets: 64 });
-  const nat = new NatCore(core);
-  const chainRuns: HookPoint[] = [];
-  const hooks = new NatHooks(nat, {
-    hasNatTable: () => true,
-    // The nat table: -A POSTROUTING -o wan0 -j SNAT --to-source 203.0.113.1
-    runNatChain: (hook, packet) => {
-      chainRuns.push(hook);
-      if (hook === Hook.POST_ROUTING && packet.conntrack) nat.setup(packet.conntrack, parseNatRange(PUBLIC), ManipType.SRC);
-      return Verdict.ACCEPT;
-    },
+  const bench = new RouterBench({
+    interfaces: [interfaceSpec('lan0', '10.0.1.1/24'), interfaceSpec('wan0', '203.0.113.1/24')],
+    rules: { text: `*nat\n${SNAT_RULE}\nCOMMIT\n`, origin: 'nat-hooks.rules', firstLine: 0 },
+    conntrack: { buckets: 64 },
   });
-  /** Forwarded: PRE_ROUTING (conntrack, DNAT), POST_ROUTING (SNAT, confirm). */
-  const forward = (buf: Buffer): Packet => {
-    const packet = new Packet(buf, null);
-    core.track(packet, Hook.PRE_ROUTING);
-    expect(hooks.nat(packet, Hook.PRE_ROUTING)).toBe(Verdict.ACCEPT);
-    expect(hooks.nat(packet, Hook.POST_ROUTING)).toBe(Verdict.ACCEPT);
-    core.confirm(packet);
-    return packet;
+  /** Forwarded: what left the router by the other side. */
+  const forward = (buf: Buffer): { buf: Buffer } => {
+    const arrivesBy = bench.ingressFor(ipv4Src(buf, 0)).name;
+    const { sent, drops, forwarded } = bench.receive(buf);
+    expect([forwarded, sent.length, drops]).toEqual([true, 1, []]);
+    expect(sent[0]!.via).toBe(arrivesBy === 'lan0' ? 'wan0' : 'lan0');
+    return { buf: sent[0]!.buf };
   };
-  return { core, forward, chainRuns };
+  /** The nat table's chains with their packet counters, as `iptables-save -c` shows them. */
+  const natCounters = (): string[] =>
+    bench.netfilter.rules
+      .save(true)
+      .split('\n')
+      .filter((line) => line.startsWith(':') || line.startsWith('['))
+      .map((line) => line.replace(/\[(\d+):\d+\]/, '[$1]'));
+  return { bench, forward, natCounters };
 }
 
 function ipValid(buf: Buffer, at = 0): boolean {
@@ -53,16 +47,18 @@ function ipValid(buf: Buffer, at = 0): boolean {
 
 describe('NAT hooks', () => {
   it('SNATs the first packet by rule, then rewrites both directions from the entry', () => {
-    const { forward, chainRuns } = setup();
+    const { forward, natCounters } = setup();
     const out = forward(udpPacket({ src: '10.0.1.2', dst: '203.0.113.2' }, { srcPort: 5000, dstPort: 53, payload: Buffer.from('query') }));
     expect([formatIpv4Address(ipv4Src(out.buf, 0)), udpSrcPort(out.buf, 20)]).toEqual([PUBLIC, 5000]);
     expect(ipValid(out.buf) && udpChecksumValid(out.buf, 20, out.buf.length - 20, ipv4Src(out.buf, 0), ipv4Dst(out.buf, 0))).toBe(true);
-    expect(chainRuns).toEqual([Hook.PRE_ROUTING, Hook.POST_ROUTING]);
+    // The first packet walked the nat table's PREROUTING (no rule: policy) and POSTROUTING (the SNAT rule).
+    const afterFirst = [':PREROUTING ACCEPT [1]', ':INPUT ACCEPT [0]', ':OUTPUT ACCEPT [0]', ':POSTROUTING ACCEPT [0]', `[1] ${SNAT_RULE}`];
+    expect(natCounters()).toEqual(afterFirst);
     const back = forward(udpPacket({ src: '203.0.113.2', dst: PUBLIC }, { srcPort: 53, dstPort: 5000, payload: Buffer.from('answer') }));
     expect([formatIpv4Address(ipv4Dst(back.buf, 0)), udpDstPort(back.buf, 20)]).toEqual(['10.0.1.2', 5000]);
     expect(ipValid(back.buf) && udpChecksumValid(back.buf, 20, back.buf.length - 20, ipv4Src(back.buf, 0), ipv4Dst(back.buf, 0))).toBe(true);
     // The nat table is consulted once per connection and manip type only.
-    expect(chainRuns).toHaveLength(2);
+    expect(natCounters()).toEqual(afterFirst);
   });
 
   it('keeps a zero UDP checksum zero, and keeps TCP checksums right', () => {

@@ -1,5 +1,5 @@
 /**
- * The pptp helper's tracking half on a real ConntrackCore without NAT: the session and call state
+ * The pptp helper's tracking half on a router (built by buildRouter) with no nat table: the session and call state
  * machines, the pair of GRE expectations and keymap entries, GRE key extraction, expected GRE
  * connections whichever side sends first, teardown, and invalid or truncated messages.
  */
@@ -14,7 +14,7 @@ import { PptpMessageType as T, encodePptpMessage } from '../../../netfilter/help
 import { Verdict } from '../../../router/core/hooks.ts';
 import { Packet } from '../../../router/core/packet.ts';
 import { ip } from '../../support/packets.ts';
-import { CLIENT, ControlSession, SERVER, bench, grePacket, payloadOf, type Bench } from './harness.ts';
+import { CLIENT, ControlSession, SERVER, bench, grePacket, payloadOf, type Bench, type Forwarded } from './harness.ts';
 
 const PNS_ID = 0x0001;
 const PAC_ID = 0x0200;
@@ -162,8 +162,8 @@ describe('pptp helper: GRE expectations', () => {
       const b = bench();
       const s = confirmedSession(b);
       outgoingCall(s);
-      const fromClient = (): Packet => b.forward(grePacket(CLIENT, SERVER, PAC_ID));
-      const fromServer = (): Packet => b.forward(grePacket(SERVER, CLIENT, PNS_ID));
+      const fromClient = (): Forwarded => b.forward(grePacket(CLIENT, SERVER, PAC_ID));
+      const fromServer = (): Forwarded => b.forward(grePacket(SERVER, CLIENT, PNS_ID));
       const opening = first === 'client' ? fromClient() : fromServer();
       const child = opening.conntrack!;
       expect(opening.ctinfo).toBe(CtInfo.RELATED);
@@ -310,7 +310,7 @@ describe('pptp helper: invalid and truncated messages', () => {
     const b = bench();
     const s = new ControlSession(b).handshake();
     const sent: Buffer[] = [];
-    const check = (packet: Packet, payload: Buffer): void => {
+    const check = (packet: Forwarded, payload: Buffer): void => {
       sent.push(payload);
       expect(payloadOf(packet).equals(payload)).toBe(true);
     };

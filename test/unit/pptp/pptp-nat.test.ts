@@ -1,6 +1,6 @@
 /**
- * PPTP through a MASQUERADE-like SNAT (ConntrackCore + NatHooks + the pptp helper with its NAT
- * half): call ids rewritten in the control messages with valid checksums and no length or
+ * PPTP through a router (built by buildRouter) with MASQUERADE on wan0 and the pptp helper with
+ * its NAT half: call ids rewritten in the control messages with valid checksums and no length or
  * sequence change, GRE translated both ways whichever side starts, two clients with the same call
  * id, and the second rounds that fail on the kernel when the server's GRE comes first.
  */
@@ -20,8 +20,7 @@ import {
   encodePptpMessage,
   type PptpField,
 } from '../../../netfilter/helpers/pptp-messages.ts';
-import type { Packet } from '../../../router/core/packet.ts';
-import { CLIENT, CLIENT2, ControlSession, PUBLIC, SERVER, bench, checksumsValid, dst, greCallIdOf, grePacket, payloadOf, seqOf, src, type Bench } from './harness.ts';
+import { CLIENT, CLIENT2, ControlSession, PUBLIC, SERVER, bench, checksumsValid, dst, greCallIdOf, grePacket, payloadOf, seqOf, src, type Bench, type Forwarded } from './harness.ts';
 
 const PNS_ID = 0x0001;
 const PAC_ID = 0x0200;
@@ -33,10 +32,10 @@ function confirmedSession(b: Bench, client = CLIENT, sport = 40000): ControlSess
   return s;
 }
 
-const fieldOf = (packet: Packet, field: PptpField): number => payloadOf(packet).readUInt16BE(field.offset);
+const fieldOf = (packet: Forwarded, field: PptpField): number => payloadOf(packet).readUInt16BE(field.offset);
 
 /** The bytes of a forwarded message, minus one 16-bit field, equal the bytes sent. */
-function onlyFieldChanged(packet: Packet, sent: Buffer, field: PptpField): boolean {
+function onlyFieldChanged(packet: Forwarded, sent: Buffer, field: PptpField): boolean {
   const out = payloadOf(packet);
   if (out.length !== sent.length) return false;
   const a = Buffer.from(out);
@@ -64,9 +63,9 @@ function greBothWays(
   pac: number,
   seenId: number,
   openingCtinfo: number = CtInfo.RELATED,
-): { atServer: Packet; atClient: Packet; opening: Packet } {
-  const toServer = (): Packet => b.forward(grePacket(client, SERVER, pac));
-  const toClient = (): Packet => b.forward(grePacket(SERVER, PUBLIC, seenId));
+): { atServer: Forwarded; atClient: Forwarded; opening: Forwarded } {
+  const toServer = (): Forwarded => b.forward(grePacket(client, SERVER, pac));
+  const toClient = (): Forwarded => b.forward(grePacket(SERVER, PUBLIC, seenId));
   const opening = first === 'client' ? toServer() : toClient();
   const answer = first === 'client' ? toClient() : toServer();
   const atServer = first === 'client' ? opening : answer;

@@ -63,7 +63,13 @@ export function savedRules(tables: RuleTables, withCounters = false): string[] {
     .filter((line) => line.startsWith('-A') || line.startsWith('['));
 }
 
-/** Runs the tables' ops registered on a hook registry, as the router does. */
+/**
+ * Runs one hook's chain of the tables' own ops (raw, mangle, filter at their own priorities) on the
+ * router's HookRegistry and runChain, as the router walks a hook. A component harness for the rule
+ * tables, not a stack: nothing else is on the chain, so a test can hand the tables a packet with
+ * the interfaces and conntrack state it is about (tests of packets through a whole router use
+ * buildRouter, see test/support/router-bench.ts).
+ */
 export function runHook(tables: RuleTables, hook: HookPoint, packet: Packet): Verdict {
   const registry = new HookRegistry();
   for (const ops of tables.hookOps()) registry.register(ops);
