@@ -4,17 +4,21 @@
  *
  * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage or bad config.
  */
-import { loadConfigFile, ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
+import { ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
 import { controlCall } from './control-client.ts';
 import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
-import { labOfRouterConfig } from './lab/one-router-lab.ts';
+import { ConfigErrors } from './lab/lab-config.ts';
+import { loadLabFile } from './lab/lab-file.ts';
+import { runExec, runLink } from './cli-lab.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
 import { RulesError } from '../../netfilter/tables/index.ts';
 import { runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
 
 const USAGE = `usage:
-  vrouter run CONFIG.yaml          start the router described by CONFIG.yaml
+  vrouter run CONFIG.yaml          start the router or the lab described by CONFIG.yaml
+  vrouter exec --config LAB.yaml HOST -- CMD [ARGS...]   run CMD in a lab host's namespace
+  vrouter link SEGMENT [down|up] [delay 50ms] [loss 5%] ...   change a lab segment
   vrouter stats [--socket PATH]    packet counters and drops by reason
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
@@ -39,15 +43,14 @@ export function socketPath(argv: string[]): string {
   const socket = takeOption(argv, '--socket');
   const config = takeOption(argv, '--config');
   if (socket) return socket;
-  if (config) return loadConfigFile(config, { namespaceExists: () => true }).control;
+  if (config) return loadLabFile(config, { namespaceExists: () => true }).control;
   return DEFAULT_CONTROL_SOCKET;
 }
 
 async function run(argv: string[]): Promise<void> {
   const file = argv[0];
   if (!file || argv.length > 1) throw new UsageError('run takes exactly one config file');
-  const config = loadConfigFile(file);
-  const lab = labOfRouterConfig(config);
+  const lab = loadLabFile(file);
   let running: RunningLab;
   try {
     running = await startLab(lab);
@@ -81,6 +84,10 @@ async function main(argv: string[]): Promise<void> {
       return runIptablesSave(socketPath(argv), argv);
     case 'iptables-restore':
       return runIptablesRestore(socketPath(argv), argv);
+    case 'exec':
+      return runExec(takeOption(argv, '--config'), argv);
+    case 'link':
+      return runLink(socketPath(argv), argv);
     case 'stats':
     case 'interfaces':
     case 'routes': {
@@ -99,6 +106,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigErrors) {
+    for (const problem of error.errors) process.stderr.write(`vrouter: ${problem.message}\n`);
+    process.exit(2);
+  }
   if (error instanceof ConfigError || error instanceof UsageError) {
     process.stderr.write(`vrouter: ${error.message}\n`);
     if (error instanceof UsageError) process.stderr.write(`${USAGE}\n`);

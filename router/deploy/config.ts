@@ -12,9 +12,9 @@ import { DEFAULT_CONNTRACK, type ConntrackSpec, type RulesSpec } from '../stack/
 export const DEFAULT_CONTROL_SOCKET = '/tmp/vrouter.sock';
 export const DEFAULT_MTU = 1500;
 /** The kernel's ranges for an IPv4 link MTU (IPV4_MIN_MTU) and a TUN device (IP_MAX_MTU). */
-const MIN_MTU = 68;
-const MAX_MTU = 65535;
-const INTERFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+export const MIN_MTU = 68;
+export const MAX_MTU = 65535;
+export const INTERFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 export interface InterfaceConfig {
   name: string;
@@ -69,16 +69,16 @@ export class ConfigError extends Error {
   }
 }
 
-type Path = (string | number)[];
+export type Path = (string | number)[];
 
-function formatPath(path: Path): string {
+export function formatPath(path: Path): string {
   let text = '';
   for (const part of path) text += typeof part === 'number' ? `[${part}]` : text ? `.${part}` : part;
   return text;
 }
 
 /** Reads the document with line numbers for every key path it rejects. */
-class ConfigReader {
+export class ConfigReader {
   private readonly lines = new LineCounter();
   readonly doc: Document;
   /** The document as plain data; `doc` is kept for line numbers. */
@@ -172,17 +172,24 @@ export interface LoadOptions {
 }
 
 export function loadConfigFile(file: string, options: LoadOptions = {}): RouterConfig {
-  let text: string;
+  return parseConfig(file, readConfigText(file), options);
+}
+
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError(file, 0, '', undefined, `cannot read the config file: ${(error as Error).message}`);
   }
-  return parseConfig(file, text, options);
 }
 
 export function parseConfig(file: string, text: string, options: LoadOptions = {}): RouterConfig {
-  const reader = new ConfigReader(file, text);
+  return parseRouterConfig(new ConfigReader(file, text), options);
+}
+
+/** The one-router format from a document already read. */
+export function parseRouterConfig(reader: ConfigReader, options: LoadOptions = {}): RouterConfig {
+  const file = reader.file;
   const exists = options.namespaceExists ?? namespaceExists;
   const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers']);
 
@@ -227,7 +234,7 @@ function readInterfaces(reader: ConfigReader, exists: (name: string) => boolean)
   return result;
 }
 
-function overlaps(a: Prefix, b: Prefix): boolean {
+export function overlaps(a: Prefix, b: Prefix): boolean {
   const shorter = Math.min(a.prefixLength, b.prefixLength);
   return networkOf(a.address, shorter) === networkOf(b.address, shorter);
 }
@@ -253,22 +260,22 @@ function readRoutes(reader: ConfigReader, interfaces: InterfaceConfig[]): RouteC
   });
 }
 
-function readRules(reader: ConfigReader, value: unknown): RulesSource {
-  const text = reader.string(['rules'], value);
+/** `rules:` at `at`: inline iptables-restore text, or a file relative to the config. */
+export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rules']): RulesSource {
+  const text = reader.string(at, value);
   if (text.includes('\n')) {
     // A block scalar starts on the line after `rules: |`.
-    return { text, origin: `${reader.file} (rules)`, firstLine: reader.lineOf(['rules']) + 1 };
+    return { text, origin: `${reader.file} (${formatPath(at)})`, firstLine: reader.lineOf(at) + 1 };
   }
   const path = resolve(dirname(reader.file), text);
   try {
     return { text: readFileSync(path, 'utf8'), origin: path, firstLine: 0 };
   } catch (error) {
-    reader.fail(['rules'], text, `cannot read the rules file: ${(error as Error).message}`);
+    reader.fail(at, text, `cannot read the rules file: ${(error as Error).message}`);
   }
 }
 
-function readConntrack(reader: ConfigReader): ConntrackConfig {
-  const at: Path = ['conntrack'];
+export function readConntrack(reader: ConfigReader, at: Path = ['conntrack']): ConntrackConfig {
   const raw = reader.requireMap(at, ['always', 'max', 'buckets', 'auto_helpers', 'checksum', 'tcp_loose', 'tcp_be_liberal']);
   const flag = (key: string, fallback: boolean): boolean => (raw[key] === undefined ? fallback : reader.boolean([...at, key], raw[key]));
   const number = (key: string, fallback: number, min: number, max: number): number =>
@@ -287,11 +294,11 @@ function readConntrack(reader: ConfigReader): ConntrackConfig {
 /** The kernel's nf_conntrack_ftp parameters: up to 8 ports, and `loose`. */
 const MAX_HELPER_PORTS = 8;
 
-function readHelpers(reader: ConfigReader): HelpersConfig {
-  reader.requireMap(['helpers'], ['ftp']);
+export function readHelpers(reader: ConfigReader, base: Path = ['helpers']): HelpersConfig {
+  reader.requireMap(base, ['ftp']);
   const ftp = { ports: [21], loose: false };
-  if (reader.get(['helpers', 'ftp']) !== undefined) {
-    const at: Path = ['helpers', 'ftp'];
+  if (reader.get([...base, 'ftp']) !== undefined) {
+    const at: Path = [...base, 'ftp'];
     const raw = reader.requireMap(at, ['ports', 'loose']);
     if (raw.ports !== undefined) {
       const ports = reader.requireList([...at, 'ports']);
