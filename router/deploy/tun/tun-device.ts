@@ -4,8 +4,9 @@ import { createRequire } from 'node:module';
  * TUNSETOFFLOAD flags (include/uapi/linux/if_tun.h): what this side of the TUN can take from the
  * kernel. CSUM: packets whose transport checksum is only seeded (virtio NEEDS_CSUM). TSO4/TSO6:
  * TCP super-packets of up to 64 KiB (virtio GSO_TCPV4/TCPV6). TSO_ECN: such super-packets with
- * CWR set. USO4/USO6: UDP super-packets (GSO_UDP_L4), Linux 6.2 on, and only both together.
- * Every flag but CSUM needs CSUM.
+ * CWR set. UFO: accepted and ignored (Linux no longer makes UFO packets). USO4/USO6: UDP
+ * super-packets (GSO_UDP_L4), Linux 6.2 on, and only both together. Every flag but CSUM needs
+ * CSUM (drivers/net/tun.c set_offload refuses the rest with EINVAL).
  */
 export const TunOffload = {
   CSUM: 0x01,
@@ -47,7 +48,8 @@ export interface TunOptions {
 }
 
 /**
- * Called once per drained batch. packets are in slab at [i*slotSize + headerLength, +lengths[i]);
+ * Called once per drained batch. packets are in slab at [i*slotSize + headerLength, +lengths[i]),
+ * their virtio-net header (with vnetHeader) at i*slotSize;
  * count < 0 is -errno of a failed read (polling has stopped). The slab is reused by the next
  * batch: copy a packet you keep.
  */
