@@ -6,3 +6,5 @@ export * from './icmp.ts';
 export * from './tcp.ts';
 export * from './udp.ts';
 export * from './gre.ts';
+export * from './virtio-net.ts';
+export * from './gso.ts';

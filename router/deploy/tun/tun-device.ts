@@ -1,16 +1,55 @@
 import { createRequire } from 'node:module';
 
+/**
+ * TUNSETOFFLOAD flags (include/uapi/linux/if_tun.h): what this side of the TUN can take from the
+ * kernel. CSUM: packets whose transport checksum is only seeded (virtio NEEDS_CSUM). TSO4/TSO6:
+ * TCP super-packets of up to 64 KiB (virtio GSO_TCPV4/TCPV6). TSO_ECN: such super-packets with
+ * CWR set. UFO: accepted and ignored (Linux no longer makes UFO packets). USO4/USO6: UDP
+ * super-packets (GSO_UDP_L4), Linux 6.2 on, and only both together. Every flag but CSUM needs
+ * CSUM (drivers/net/tun.c set_offload refuses the rest with EINVAL).
+ */
+export const TunOffload = {
+  CSUM: 0x01,
+  TSO4: 0x02,
+  TSO6: 0x04,
+  TSO_ECN: 0x08,
+  UFO: 0x10,
+  USO4: 0x20,
+  USO6: 0x40,
+} as const;
+
+/** What `vnetHeader: true` asks for. USO4|USO6 are dropped where the kernel lacks them. */
+export const DEFAULT_OFFLOADS = TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6 | TunOffload.USO4 | TunOffload.USO6;
+
+const ALL_OFFLOADS = Object.values(TunOffload).reduce((all, flag) => all | flag, 0);
+
+/** `csum tso4 tso6`: the names of the flags set in `offloads`, for logs and reports. */
+export function offloadNames(offloads: number): string[] {
+  return Object.entries(TunOffload)
+    .filter(([, flag]) => (offloads & flag) !== 0)
+    .map(([name]) => name.toLowerCase());
+}
+
 export interface TunOptions {
-  /** Prefix every packet with a 12-byte virtio-net header (IFF_VNET_HDR), ready for offloads. */
+  /**
+   * Prefix every packet read and written with a 12-byte virtio-net header (IFF_VNET_HDR, layout
+   * in router/wire/virtio-net.ts) and ask for `offloads`.
+   */
   vnetHeader?: boolean;
+  /** TunOffload flags to ask for with vnetHeader. Default DEFAULT_OFFLOADS; 0 for none. */
+  offloads?: number;
   /** Most packets delivered per handler call. Default 64. */
   batchSize?: number;
-  /** Bytes per slab slot, header included. Default 65536. */
+  /**
+   * Bytes per slab slot, header included. Default: the header plus 65535 (the largest IPv4
+   * packet, which a super-packet can be), rounded up to 8 so every slot's packet starts aligned.
+   */
   slotSize?: number;
 }
 
 /**
- * Called once per drained batch. packets are in slab at [i*slotSize + headerLength, +lengths[i]);
+ * Called once per drained batch. packets are in slab at [i*slotSize + headerLength, +lengths[i]),
+ * their virtio-net header (with vnetHeader) at i*slotSize;
  * count < 0 is -errno of a failed read (polling has stopped). The slab is reused by the next
  * batch: copy a packet you keep.
  */
@@ -18,8 +57,15 @@ export type TunBatchHandler = (slab: Buffer, lengths: Int32Array, count: number)
 
 type Handle = object;
 
+interface Opened {
+  handle: Handle;
+  name: string;
+  headerLength: number;
+  offloads: number;
+}
+
 interface NativeTun {
-  open(name: string, vnetHeader: boolean): { handle: Handle; name: string; headerLength: number };
+  open(name: string, vnetHeader: boolean, offloads: number): Opened;
   start(
     handle: Handle,
     slab: Buffer,
@@ -29,6 +75,14 @@ interface NativeTun {
     onReadable: (count: number) => void,
   ): void;
   write(handle: Handle, packet: Uint8Array, offset: number, length: number): number;
+  writeWithHeader(
+    handle: Handle,
+    header: Uint8Array,
+    headerOffset: number,
+    packet: Uint8Array,
+    offset: number,
+    length: number,
+  ): number;
   close(handle: Handle): void;
 }
 
@@ -41,6 +95,8 @@ function loadNative(): NativeTun {
 
 // Smallest IPv4 MTU: a smaller slot could not hold every legal packet.
 const MIN_PACKET_ROOM = 68;
+const VNET_HEADER_LENGTH = 12;
+const MAX_IPV4_PACKET = 65535;
 
 function intOption(value: number | undefined, fallback: number, what: string, min: number): number {
   const v = value ?? fallback;
@@ -52,10 +108,27 @@ function intOption(value: number | undefined, fallback: number, what: string, mi
   return v;
 }
 
+function offloadOption(value: number | undefined, vnet: boolean): number {
+  if (value === undefined) return vnet ? DEFAULT_OFFLOADS : 0;
+  if (!Number.isInteger(value) || value < 0 || (value & ~ALL_OFFLOADS) !== 0) {
+    throw Object.assign(new RangeError(`offloads must be a set of TunOffload flags, got ${value}`), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
+  }
+  if (value !== 0 && !vnet) {
+    throw Object.assign(new TypeError(`offloads ${offloadNames(value).join('|')} need vnetHeader: true`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  return value;
+}
+
 export class TunDevice {
   readonly name: string;
   readonly slotSize: number;
   readonly headerLength: number;
+  /** TunOffload flags the kernel granted (0 without vnetHeader). */
+  readonly offloads: number;
   readonly batchSize: number;
   readonly #native: NativeTun;
   readonly #handle: Handle;
@@ -64,7 +137,7 @@ export class TunDevice {
 
   private constructor(
     nat: NativeTun,
-    opened: { handle: Handle; name: string; headerLength: number },
+    opened: Opened,
     slotSize: number,
     batchSize: number,
   ) {
@@ -72,6 +145,7 @@ export class TunDevice {
     this.#handle = opened.handle;
     this.name = opened.name;
     this.headerLength = opened.headerLength;
+    this.offloads = opened.offloads;
     this.slotSize = slotSize;
     this.batchSize = batchSize;
   }
@@ -79,10 +153,12 @@ export class TunDevice {
   /** Creates the TUN device (non-persistent: it disappears on close). Throws Error with `code`. */
   static open(name: string, options: TunOptions = {}): TunDevice {
     const vnet = options.vnetHeader ?? false;
+    const headerLength = vnet ? VNET_HEADER_LENGTH : 0;
     const batchSize = intOption(options.batchSize, 64, 'batchSize', 1);
-    const slotSize = intOption(options.slotSize, 65536, 'slotSize', (vnet ? 12 : 0) + MIN_PACKET_ROOM);
+    const slotSize = intOption(options.slotSize, (headerLength + MAX_IPV4_PACKET + 7) & ~7, 'slotSize', headerLength + MIN_PACKET_ROOM);
+    const offloads = offloadOption(options.offloads, vnet);
     const nat = loadNative();
-    return new TunDevice(nat, nat.open(name, vnet), slotSize, batchSize);
+    return new TunDevice(nat, nat.open(name, vnet, offloads), slotSize, batchSize);
   }
 
   get closed(): boolean {
@@ -102,9 +178,28 @@ export class TunDevice {
     this.#started = true;
   }
 
-  /** Writes one IP packet. Returns bytes written or -errno (e.g. -EBADF once closed); never throws. */
+  /**
+   * Writes one IP packet (with vnetHeader, behind an all-zero header: no GSO, checksums complete).
+   * Returns bytes written or -errno (e.g. -EBADF once closed); never throws.
+   */
   write(packet: Uint8Array, offset = 0, length = packet.byteLength - offset): number {
     return this.#native.write(this.#handle, packet, offset, length);
+  }
+
+  /**
+   * Writes the 12-byte virtio-net header at `headerOffset` of `header`, then the packet, in one
+   * writev (no copy): a super-packet, or a packet whose checksum is only seeded (NEEDS_CSUM).
+   * Returns the packet bytes written or -errno: -EINVAL without vnetHeader or for a header the
+   * kernel refuses. Never throws.
+   */
+  writeWithHeader(
+    header: Uint8Array,
+    headerOffset: number,
+    packet: Uint8Array,
+    offset = 0,
+    length = packet.byteLength - offset,
+  ): number {
+    return this.#native.writeWithHeader(this.#handle, header, headerOffset, packet, offset, length);
   }
 
   /** Stops polling and closes the fd, which deletes the device in whatever namespace it is. */

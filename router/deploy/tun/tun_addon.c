@@ -19,13 +19,28 @@
 #include <unistd.h>
 #include <uv.h>
 
-// sizeof(struct virtio_net_hdr_mrg_rxbuf): the size TUNSETOFFLOAD/GSO users expect.
+// The virtio_net_hdr_v1 layout (virtio_net_hdr + num_buffers), not the 10-byte legacy one: 12
+// bytes keep the IP header that follows 4-byte aligned in a slot whose start is, so checksums sum
+// native 32-bit words. The kernel reads and writes only the first 10 (drivers/net/tun_vnet.h
+// skips the rest), so num_buffers is never meaningful here.
 #define VNET_HDR_LEN 12
+
+// include/uapi/linux/if_tun.h since Linux 6.2; older libc headers lack them.
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+// Offloads that are dropped, not refused, when the running kernel lacks them. tun.c turns on UDP
+// segmentation only when both are asked for together.
+#define OPTIONAL_OFFLOADS (TUN_F_USO4 | TUN_F_USO6)
 
 typedef struct {
   napi_env env;
   int fd;             // -1 once closed
   int header_len;     // VNET_HDR_LEN with IFF_VNET_HDR, else 0
+  unsigned offloads;  // TUN_F_* the kernel granted through TUNSETOFFLOAD
   uv_poll_t *poll;    // non-NULL while polling; freed by its uv_close callback
   bool in_callback;   // JS may close() from inside the batch callback
   bool cleanup_hook;  // registered with napi_add_env_cleanup_hook
@@ -166,17 +181,54 @@ static bool get_dev(napi_env env, napi_value v, tun_dev **dev) {
   return napi_get_value_external(env, v, (void **)dev) == napi_ok && *dev != NULL;
 }
 
-// open(name: string, vnetHeader: boolean) -> { handle, name, headerLength }
+// The virtio-net header set-up of a TUN opened with IFF_VNET_HDR: its size, little-endian fields
+// on every host (TUNSETVNETLE; without it the byte order is the host's), and the offloads. USO is
+// probed: a kernel that does not know a TUN_F_* flag refuses the whole request with EINVAL, so the
+// request is retried once without OPTIONAL_OFFLOADS. Returns 0 and the granted flags, or an errno
+// with the ioctl that failed.
+static int configure_vnet(int fd, unsigned requested, unsigned *granted, const char **failed) {
+  int size = VNET_HDR_LEN, little_endian = 1;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) {
+    *failed = "TUNSETVNETHDRSZ";
+    return errno;
+  }
+  if (ioctl(fd, TUNSETVNETLE, &little_endian) < 0) {
+    *failed = "TUNSETVNETLE";
+    return errno;
+  }
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)requested) == 0) {
+    *granted = requested;
+    return 0;
+  }
+  int err = errno;
+  unsigned without_optional = requested & ~(unsigned)OPTIONAL_OFFLOADS;
+  if (err == EINVAL && without_optional != requested) {
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)without_optional) == 0) {
+      *granted = without_optional;
+      return 0;
+    }
+    err = errno;
+  }
+  *failed = "TUNSETOFFLOAD";
+  return err;
+}
+
+// open(name: string, vnetHeader: boolean, offloads: number) -> { handle, name, headerLength,
+// offloads }. offloads (TUN_F_*) is asked for only with vnetHeader; `offloads` in the result is
+// what the kernel granted.
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   char name[IFNAMSIZ];
   size_t name_len;
   bool vnet = false;
+  uint32_t requested = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &name_len) != napi_ok ||
-      napi_get_value_bool(env, argv[1], &vnet) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "open(name: string, vnetHeader: boolean)");
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &name_len) != napi_ok ||
+      napi_get_value_bool(env, argv[1], &vnet) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &requested) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "open(name: string, vnetHeader: boolean, offloads: number)");
     return NULL;
   }
   if (name_len >= IFNAMSIZ) {
@@ -197,16 +249,17 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   memset(&ifr, 0, sizeof ifr);
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, name_len);
-  int hdr = VNET_HDR_LEN;
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, err, "TUNSETIFF", name);
   }
-  if (vnet && ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-    int err = errno;
+  unsigned granted = 0;
+  const char *failed = NULL;
+  int err = vnet ? configure_vnet(fd, requested, &granted, &failed) : 0;
+  if (err) {
     close(fd);
-    return throw_errno(env, err, "TUNSETVNETHDRSZ", name);
+    return throw_errno(env, err, failed, name);
   }
 
   tun_dev *dev = calloc(1, sizeof *dev);
@@ -217,8 +270,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   dev->env = env;
   dev->fd = fd;
   dev->header_len = vnet ? VNET_HDR_LEN : 0;
+  dev->offloads = granted;
 
-  napi_value handle, result, actual, hlen;
+  napi_value handle, result, actual, hlen, offloads;
   if (napi_create_external(env, dev, finalize_dev, NULL, &handle) != napi_ok) {
     close(fd);
     free(dev);
@@ -229,9 +283,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_create_object(env, &result);
   napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &actual);
   napi_create_int32(env, dev->header_len, &hlen);
+  napi_create_uint32(env, dev->offloads, &offloads);
   napi_set_named_property(env, result, "handle", handle);
   napi_set_named_property(env, result, "name", actual);
   napi_set_named_property(env, result, "headerLength", hlen);
+  napi_set_named_property(env, result, "offloads", offloads);
   return result;
 }
 
@@ -334,6 +390,43 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// writeWithHeader(handle, header: Uint8Array, headerOffset, packet: Uint8Array, offset, length)
+// -> packet bytes written or -errno. The caller's VNET_HDR_LEN-byte virtio-net header (GSO,
+// NEEDS_CSUM) goes out in front of the packet in one writev, so neither is copied. Like write():
+// never throws, never allocates; -EINVAL without IFF_VNET_HDR or for a header the kernel refuses.
+static napi_value js_write_with_header(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], result;
+  tun_dev *dev;
+  napi_typedarray_type htype, ptype;
+  size_t hbytes, pbytes;
+  uint8_t *hdata, *pdata;
+  int64_t hoff, off, n;
+  int32_t rc = -EINVAL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 6 &&
+      get_dev(env, argv[0], &dev) &&
+      napi_get_typedarray_info(env, argv[1], &htype, &hbytes, (void **)&hdata, NULL, NULL) == napi_ok &&
+      htype == napi_uint8_array && napi_get_value_int64(env, argv[2], &hoff) == napi_ok &&
+      napi_get_typedarray_info(env, argv[3], &ptype, &pbytes, (void **)&pdata, NULL, NULL) == napi_ok &&
+      ptype == napi_uint8_array && napi_get_value_int64(env, argv[4], &off) == napi_ok &&
+      napi_get_value_int64(env, argv[5], &n) == napi_ok && hoff >= 0 &&
+      (uint64_t)hoff + VNET_HDR_LEN <= hbytes && off >= 0 && n >= 0 &&
+      (uint64_t)off + (uint64_t)n <= pbytes && n <= INT32_MAX - VNET_HDR_LEN && dev->header_len) {
+    ssize_t w;
+    if (dev->fd < 0) {
+      w = -1;
+      errno = EBADF;
+    } else {
+      struct iovec iov[2] = {{hdata + hoff, VNET_HDR_LEN}, {pdata + off, (size_t)n}};
+      do w = writev(dev->fd, iov, 2); while (w < 0 && errno == EINTR);
+      if (w >= VNET_HDR_LEN) w -= VNET_HDR_LEN;
+    }
+    rc = w < 0 ? -errno : (int32_t)w;
+  }
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -352,6 +445,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"start", NULL, js_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeWithHeader", NULL, js_write_with_header, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
