@@ -5,7 +5,7 @@
  * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage or bad config.
  */
 import { ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
-import { controlCall } from './control-client.ts';
+import { controlCall, setRequestDefaults } from './control-client.ts';
 import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
 import { ConfigErrors } from './lab/lab-config.ts';
 import { loadLabFile } from './lab/lab-file.ts';
@@ -26,7 +26,8 @@ const USAGE = `usage:
   vrouter iptables-restore FILE    replace the rules atomically (a bad file changes nothing)
 
 Tools that talk to a running router take --socket PATH (default ${DEFAULT_CONTROL_SOCKET}),
-or --config CONFIG.yaml to use that config's control socket.`;
+or --config CONFIG.yaml to use that config's control socket, and --router NAME for a router of a
+lab (not needed when the lab has one router).`;
 
 
 /** Pulls `--name VALUE` options out of argv; what is left are positional words. */
@@ -75,6 +76,8 @@ async function run(argv: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const command = argv.shift();
+  const router = command === 'exec' ? undefined : takeOption(argv, '--router');
+  if (router !== undefined) setRequestDefaults({ router });
   switch (command) {
     case 'run':
       return run(argv);

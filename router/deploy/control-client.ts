@@ -6,6 +6,16 @@ export class ControlError extends Error {
 }
 
 /**
+ * Arguments every request of this process carries: the CLI sets `router` once from `--router
+ * NAME`, so each tool talks to that router of a lab without passing it around.
+ */
+const requestDefaults: Record<string, unknown> = {};
+
+export function setRequestDefaults(defaults: Record<string, unknown>): void {
+  Object.assign(requestDefaults, defaults);
+}
+
+/**
  * Sends one request and calls `onResult` for every result line until the router closes the
  * connection (one line for one-shot commands, one per event for streaming ones).
  * Resolves when the connection ends; rejects with the router's error message or a socket error.
@@ -21,7 +31,7 @@ export function controlRequest(
     let buffered = '';
     let failed: Error | null = null;
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ command, args })}\n`));
+    socket.on('connect', () => socket.write(`${JSON.stringify({ command, args: { ...requestDefaults, ...args } })}\n`));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       let newline: number;
