@@ -4,7 +4,9 @@
  * with it, the filter, the `--count` limit and the time source.
  *
  * Per packet (`packet`/`packetAt`): an ended check, an interface lookup, the filter, and one Enhanced
- * Packet Block encoded straight into the sink's buffer. No allocation, no exception.
+ * Packet Block encoded straight into the sink's buffer. No exception, and no allocation for a
+ * packet that fills its buffer (`packet`); a packet at an offset (`packetAt`) costs one small
+ * view to copy from (TypedArray.set has no source range), and a stream sink one view per block.
  *
  *   - Interfaces: `addInterface(name, description)` registers one (`home:wan0`) and returns the id
  *     the caller passes with its packets. It writes the interface's IDB at once (IDBs may follow
