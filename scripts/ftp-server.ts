@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Topology } from './netns-topology.ts';
+import type { NamespaceRunner } from './netns-topology.ts';
 
 export interface FtpServer {
   root: string;
@@ -17,7 +17,7 @@ export interface FtpServer {
   stop(): void;
 }
 
-export async function startFtpServer(topology: Topology, role: string): Promise<FtpServer> {
+export async function startFtpServer(topology: NamespaceRunner, role: string): Promise<FtpServer> {
   const root = `/tmp/${topology.tag}-ftp`;
   rmSync(root, { recursive: true, force: true });
   mkdirSync(join(root, 'pub'), { recursive: true });

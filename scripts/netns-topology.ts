@@ -15,7 +15,14 @@ export function uniqueTag(prefix: string): string {
 export { createNamespace, destroyNamespace, namespaceExists } from '../router/deploy/namespaces.ts';
 import { createNamespace, destroyNamespace } from '../router/deploy/namespaces.ts';
 
-export class Topology {
+/** What tests and tools need of a set of namespaces: run a program in one, by role. */
+export interface NamespaceRunner {
+  readonly tag: string;
+  exec(role: string, command: string, args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string };
+  spawn(role: string, command: string, args: string[], options?: SpawnOptions): ChildProcess;
+}
+
+export class Topology implements NamespaceRunner {
   private readonly names = new Map<string, string>();
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
