@@ -3,6 +3,8 @@
  * server namespaces and addresses, through these routers:
  *   - vrouter (this project, TUN devices, full packet path with its hook points), once with no
  *     rules and once as a stateful firewall with MASQUERADE (conntrack, NAT, filter on every packet);
+ *   - a lab of two such routers in one process, one behind the other (double NAT): the second
+ *     router adds no I/O, only its packet path, which this row measures against the one above;
  *   - a plain C forwarder that copies packets between two TUNs without parsing them (the ceiling
  *     for a TUN-based router that moves one packet per read and write, compiled here from
  *     scripts/bench/c-forwarder.c);
@@ -66,6 +68,40 @@ interfaces:
   - { name: lan0, netns: ${topology.ns('client')}, address: ${CLIENT.router}, peer: ${CLIENT.address} }
   - { name: wan0, netns: ${topology.ns('server')}, address: ${SERVER.router}, peer: ${SERVER.address} }
 ${extraConfig}`);
+    return async () => void (await router.stop());
+  };
+}
+
+/** Two stateful-firewall MASQUERADE routers in one process, client -> home -> cgn -> server. */
+function doubleNat(): Forwarder {
+  const firewall = (lan: string, wan: string): string => `|
+      *nat
+      -A POSTROUTING -o ${wan} -j MASQUERADE
+      COMMIT
+      *filter
+      :FORWARD DROP [0:0]
+      -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+      -A FORWARD -i ${lan} -j ACCEPT
+      COMMIT`;
+  return async (topology) => {
+    const router = await startRouterProcess(`name: ${topology.tag}
+control: /tmp/${topology.tag}.sock
+hosts:
+  client: { segment: lan, address: ${CLIENT.address}, gateway: ${CLIENT.router.split('/')[0]}, netns: ${topology.ns('client')} }
+  server: { segment: wan, address: ${SERVER.address}, gateway: ${SERVER.router.split('/')[0]}, netns: ${topology.ns('server')} }
+routers:
+  home:
+    interfaces:
+      - { name: lan0, segment: lan, address: ${CLIENT.router} }
+      - { name: wan0, segment: carrier, address: 100.64.0.2/24 }
+    routes: [ { to: default, via: 100.64.0.1 } ]
+    rules: ${firewall('lan0', 'wan0')}
+  cgn:
+    interfaces:
+      - { name: in0, segment: carrier, address: 100.64.0.1/24 }
+      - { name: wan0, segment: wan, address: ${SERVER.router} }
+    rules: ${firewall('in0', 'wan0')}
+`);
     return async () => void (await router.stop());
   };
 }
@@ -144,14 +180,14 @@ async function measure(name: string, forwarder: Forwarder, seconds: number, pref
   }
 }
 
-const BASES = ['c-forwarder', 'c-offload', 'kernel'] as const;
+const BASES = ['c-forwarder', 'c-offload', 'kernel', 'vrouter+nat'] as const;
 
 /** The best figures of each router, and each as a ratio of every base (the retransmits of the best TCP round). */
 function printTable(rows: [string, Figures][]): void {
   const figures = new Map(rows);
   const ratios = (value: (f: Figures) => number, f: Figures) =>
     BASES.map((base) => (value(f) / value(figures.get(base)!)).toFixed(2).padStart(9)).join('');
-  const baseHeads = ['vs C', 'vs C+off', 'vs kern'].map((head) => head.padStart(9)).join('');
+  const baseHeads = ['vs C', 'vs C+off', 'vs kern', 'vs 1nat'].map((head) => head.padStart(9)).join('');
   console.log(`\n${'router'.padEnd(12)} ${'TCP Gbit/s'.padStart(11)} ${'retr'.padStart(6)}${baseHeads} ${'UDP 64B pps'.padStart(12)}${baseHeads}`);
   for (const [name, f] of rows) {
     console.log(
@@ -175,6 +211,7 @@ async function main(): Promise<void> {
     const forwarders: [string, Forwarder][] = [
       ['vrouter', vrouter()],
       ['vrouter+nat', vrouter(NAT_FIREWALL_RULES)],
+      ['vrouter 2nat', doubleNat()],
       ['c-forwarder', cForwarder(binary, false)],
       ['c-offload', cForwarder(binary, true)],
       ['kernel', kernel],
