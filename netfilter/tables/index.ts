@@ -90,8 +90,8 @@ export class RuleTables implements NatChainRunner {
   }
 
   /** As `iptables-save` prints (`iptables-save -c` with counters); only tables that were loaded. */
-  save(withCounters: boolean, now = new Date()): string {
-    return saveTables(this.tables, withCounters, now);
+  save(withCounters: boolean, now = new Date(), only: TableId | null = null): string {
+    return saveTables(this.tables, withCounters, now, only);
   }
 
   /**

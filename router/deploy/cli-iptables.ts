@@ -8,22 +8,30 @@ import { controlCall } from './control-client.ts';
 import { UsageError } from './cli-errors.ts';
 
 export async function runIptablesSave(socket: string, argv: string[]): Promise<void> {
-  const counters = argv.includes('-c') || argv.includes('--counters');
-  const unknown = argv.find((word) => word !== '-c' && word !== '--counters');
-  if (unknown) throw new UsageError(`iptables-save: unknown argument "${unknown}"`);
-  process.stdout.write(String(await controlCall(socket, 'iptables-save', { counters })));
+  let counters = false;
+  let table: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '-c' || word === '--counters') counters = true;
+    else if (word === '-t' || word === '--table') {
+      table = argv[++i];
+      if (table === undefined) throw new UsageError(`iptables-save: ${word} needs a table name`);
+    } else throw new UsageError(`iptables-save: unknown argument "${word}"`);
+  }
+  process.stdout.write(String(await controlCall(socket, 'iptables-save', { counters, ...(table === undefined ? {} : { table }) })));
 }
 
 export async function runIptablesRestore(socket: string, argv: string[]): Promise<void> {
   const counters = argv.includes('-c') || argv.includes('--counters');
   const files = argv.filter((word) => word !== '-c' && word !== '--counters');
-  if (files.length !== 1) throw new UsageError('iptables-restore takes one rules file');
-  const file = resolve(files[0]!);
+  if (files.length > 1) throw new UsageError('iptables-restore takes at most one rules file (none or - reads standard input)');
+  // As iptables-restore: standard input when no file (or -) is named.
+  const named = files[0] && files[0] !== '-' ? resolve(files[0]) : null;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(named ?? 0, 'utf8');
   } catch (error) {
-    throw new UsageError(`iptables-restore: cannot read ${file}: ${(error as Error).message}`);
+    throw new UsageError(`iptables-restore: cannot read ${named ?? 'standard input'}: ${(error as Error).message}`);
   }
-  await controlCall(socket, 'iptables-restore', { text, origin: file, counters });
+  await controlCall(socket, 'iptables-restore', { text, origin: named ?? 'standard input', counters });
 }

@@ -10,6 +10,7 @@ import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
 import { ConfigErrors } from './lab/lab-config.ts';
 import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
+import { KernelRefusal, runScenarioCommand } from './cli-scenario.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
 import { RulesError } from '../../netfilter/tables/index.ts';
@@ -18,6 +19,8 @@ import { runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
 const USAGE = `usage:
   vrouter run CONFIG.yaml          start the router or the lab described by CONFIG.yaml
   vrouter exec --config LAB.yaml HOST -- CMD [ARGS...]   run CMD in a lab host's namespace
+  vrouter scenario run FILE.yaml [--kernel | --compare] [--junit FILE] [--keep]
+  vrouter scenario check FILE.yaml [--kernel]
   vrouter link SEGMENT [down|up] [delay 50ms] [loss 5%] ...   change a lab segment
   vrouter stats [--socket PATH]    packet counters and drops by reason
   vrouter interfaces|routes [--socket PATH]
@@ -87,6 +90,9 @@ async function main(argv: string[]): Promise<void> {
       return runIptablesSave(socketPath(argv), argv);
     case 'iptables-restore':
       return runIptablesRestore(socketPath(argv), argv);
+    case 'scenario':
+      process.exitCode = await runScenarioCommand(argv);
+      return;
     case 'exec':
       return runExec(takeOption(argv, '--config'), argv);
     case 'link':
@@ -109,6 +115,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof KernelRefusal) {
+    process.stderr.write(`vrouter: ${error.message}\n`);
+    process.exit(2);
+  }
   if (error instanceof ConfigErrors) {
     for (const problem of error.errors) process.stderr.write(`vrouter: ${problem.message}\n`);
     process.exit(2);

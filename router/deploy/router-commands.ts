@@ -6,6 +6,7 @@ import { formatIpv4Address, formatPrefix } from '../core/addresses.ts';
 import type { BuiltRouter } from '../stack/build-router.ts';
 import type { CommandRegistry } from './command-registry.ts';
 import { registerConntrackCommands } from './conntrack-commands.ts';
+import { tableIdOf } from '../../netfilter/tables/tables.ts';
 
 /** What `vrouter interfaces` shows beyond the router's own view: where each interface leads. */
 export interface InterfaceDescription {
@@ -43,7 +44,14 @@ export function registerRouterCommands(control: CommandRegistry, built: BuiltRou
       })),
   });
   registerConntrackCommands(control, netfilter.conntrack);
-  control.register('iptables-save', { handler: (args) => netfilter.rules.save(args.counters === true) });
+  control.register('iptables-save', {
+    handler: (args) => {
+      if (args.table === undefined) return netfilter.rules.save(args.counters === true);
+      const id = typeof args.table === 'string' ? tableIdOf(args.table) : -1;
+      if (id === -1) throw new Error(`Table \`${String(args.table)}' does not exist`);
+      return netfilter.rules.save(args.counters === true, new Date(), id);
+    },
+  });
   control.register('iptables-restore', {
     handler: (args) => {
       netfilter.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0);

@@ -2,9 +2,12 @@
  * The same lab with every router replaced by the Linux kernel, for running a scenario through a
  * second, independent implementation: a namespace per router with ip_forward=1 and the same rules
  * loaded with iptables-restore (the kernel's own conntrack helpers attached by the same CT rules),
- * each segment a bridge, each host or router interface a veth onto it, and impairments with tc
- * netem on the bridge ports (each packet crossing a segment leaves by exactly one port, so it is
- * impaired once, as in vrouter).
+ * each segment a bridge, each host or router interface a veth onto it, and impairments on the
+ * bridge: tc netem on its ports where the kernel has netem (each packet crossing a segment leaves
+ * by exactly one port, so it is impaired once, as in vrouter). A kernel built without netem (this
+ * project's CI machine) still gets `loss` and `down` (an nftables bridge rule dropping at random,
+ * or everything) and `rate` (tbf on the ports); `delay`, `jitter`, `duplicate` and `reorder` are
+ * refused there. The kernel's randomness is not seeded: impaired kernel runs do not repeat exactly.
  *
  * Host namespaces get the same names as in vrouter mode, so the same steps run unchanged; the
  * routers' namespaces are `<lab>-<router>` and the bridges live in `<lab>-segments`.
@@ -30,9 +33,35 @@ export interface KernelLab {
   close(): void;
 }
 
+let netem: boolean | null = null;
+
+/** Whether this kernel has the netem qdisc (tried once, in a namespace of our own). */
+export function kernelHasNetem(): boolean {
+  if (netem !== null) return netem;
+  const scratch = `vrnetem${process.pid}`;
+  try {
+    createNamespace(scratch);
+    netem = execFileSyncQuiet(['ip', 'netns', 'exec', scratch, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']);
+  } finally {
+    destroyNamespace(scratch);
+  }
+  return netem;
+}
+
+/** What of these impairments the kernel here cannot do, or null. */
+export function kernelImpairmentProblem(settings: Partial<ImpairmentSettings>): string | null {
+  const needNetem = (['delay', 'jitter', 'duplicate', 'reorder'] as const).filter((key) => (settings[key] ?? 0) > 0);
+  if (needNetem.length === 0 || kernelHasNetem()) return null;
+  return `${needNetem.join(', ')} need tc netem, which this machine's kernel lacks (CONFIG_NET_SCH_NETEM); it can do loss, rate and down`;
+}
+
 /** What this lab asks for that the kernel lacks, one sentence each; empty when it can run. */
 export function kernelLabProblems(lab: LabSpec): string[] {
   const problems: string[] = [];
+  for (const segment of lab.segments) {
+    const problem = kernelImpairmentProblem(segment.impairment);
+    if (problem) problems.push(`segment ${segment.name}: ${problem}`);
+  }
   for (const router of lab.routers) {
     const conntrack = { ...DEFAULT_CONNTRACK, ...router.spec.conntrack };
     const where = `router ${router.name}`;
@@ -81,6 +110,7 @@ export function startKernelLab(lab: LabSpec): KernelLab {
   const segmentsNs = ns(SEGMENTS_NAMESPACE_SUFFIX);
   const ports = new Map<string, string[]>();
   const settings = new Map<string, ImpairmentSettings>();
+  let impairment: Impairer | null = null;
   try {
     const made = [segmentsNs, ...lab.routers.map((r) => ns(r.name)), ...lab.hosts.filter((h) => h.ownsNetns).map((h) => h.netns)];
     for (const name of made) {
@@ -131,7 +161,9 @@ export function startKernelLab(lab: LabSpec): KernelLab {
         if (link.gateway) run(['ip', '-n', host.netns, 'route', 'replace', 'default', 'via', formatIpv4Address(link.gateway), 'dev', link.name]);
       }
     }
-    for (const [segment, value] of settings) applyNetem(segmentsNs, ports.get(segment)!, value, 'add');
+    const impairer = kernelHasNetem() ? new NetemImpairer(segmentsNs) : new BridgeImpairer(segmentsNs, lab.segments.map((s) => s.name));
+    impairment = impairer;
+    for (const [segment, value] of settings) impairer.apply(segment, ports.get(segment)!, value);
   } catch (error) {
     close();
     throw error;
@@ -145,8 +177,10 @@ export function startKernelLab(lab: LabSpec): KernelLab {
     link(segment, change) {
       const current = settings.get(segment);
       if (!current) throw new Error(`no segment ${segment} in lab ${lab.name}`);
+      const problem = kernelImpairmentProblem(change);
+      if (problem) throw new Error(`segment ${segment}: ${problem}`);
       const next = { ...current, ...change };
-      applyNetem(segmentsNs, ports.get(segment)!, next, 'replace');
+      impairment!.apply(segment, ports.get(segment)!, next);
       settings.set(segment, next);
       return { ...next };
     },
@@ -154,14 +188,63 @@ export function startKernelLab(lab: LabSpec): KernelLab {
   };
 }
 
-function applyNetem(netns: string, ports: readonly string[], settings: ImpairmentSettings, verb: 'add' | 'replace'): void {
-  for (const port of ports) {
-    if (!impairs(settings)) {
-      if (verb === 'replace') execFileSyncQuiet(['ip', 'netns', 'exec', netns, 'tc', 'qdisc', 'del', 'dev', port, 'root']);
-      continue;
+interface Impairer {
+  apply(segment: string, ports: readonly string[], settings: ImpairmentSettings): void;
+}
+
+/** tc netem on every port of the segment's bridge (or none when nothing is impaired). */
+class NetemImpairer implements Impairer {
+  constructor(private readonly netns: string) {}
+
+  apply(_segment: string, ports: readonly string[], settings: ImpairmentSettings): void {
+    for (const port of ports) {
+      if (impairs(settings)) run(['ip', 'netns', 'exec', this.netns, 'tc', 'qdisc', 'replace', 'dev', port, 'root', 'netem', ...netemArguments(settings)]);
+      else execFileSyncQuiet(['ip', 'netns', 'exec', this.netns, 'tc', 'qdisc', 'del', 'dev', port, 'root']);
     }
-    run(['ip', 'netns', 'exec', netns, 'tc', 'qdisc', 'replace', 'dev', port, 'root', 'netem', ...netemArguments(settings)]);
   }
+}
+
+/**
+ * Without netem: loss and down as an nftables bridge-family rule per segment (frames forwarded
+ * from the segment's ports dropped at random, or all), rate as tbf on the ports.
+ */
+class BridgeImpairer implements Impairer {
+  private readonly chains = new Map<string, string>();
+
+  constructor(
+    private readonly netns: string,
+    segments: readonly string[],
+  ) {
+    run(['ip', 'netns', 'exec', netns, 'nft', 'add', 'table', 'bridge', 'vrouter']);
+    run(['ip', 'netns', 'exec', netns, 'nft', 'add chain bridge vrouter forward { type filter hook forward priority 0 ; }']);
+    segments.forEach((segment, i) => this.chains.set(segment, `segment${i}`));
+  }
+
+  apply(segment: string, ports: readonly string[], settings: ImpairmentSettings): void {
+    const chain = this.chains.get(segment)!;
+    const nft = (rule: string): void => run(['ip', 'netns', 'exec', this.netns, 'nft', rule]);
+    if (!this.hooked.has(chain) && ports.length) {
+      nft(`add chain bridge vrouter ${chain}`);
+      nft(`add rule bridge vrouter forward iifname { ${ports.map((p) => `"${p}"`).join(', ')} } jump ${chain}`);
+      this.hooked.add(chain);
+    }
+    if (this.hooked.has(chain)) {
+      nft(`flush chain bridge vrouter ${chain}`);
+      if (settings.down || settings.loss >= 100) nft(`add rule bridge vrouter ${chain} counter drop`);
+      else if (settings.loss > 0) nft(`add rule bridge vrouter ${chain} numgen random mod 1000000 < ${Math.round(settings.loss * 10_000)} counter drop`);
+    }
+    for (const port of ports) {
+      if (settings.rate > 0) {
+        // tbf wants a bucket of at least one frame; a millisecond of traffic keeps it close to pure pacing.
+        const burst = Math.max(1600, Math.ceil(settings.rate / 8 / 1000));
+        run(['ip', 'netns', 'exec', this.netns, 'tc', 'qdisc', 'replace', 'dev', port, 'root', 'tbf', 'rate', `${settings.rate}bit`, 'burst', String(burst), 'limit', String(settings.limit * 1514)]);
+      } else {
+        execFileSyncQuiet(['ip', 'netns', 'exec', this.netns, 'tc', 'qdisc', 'del', 'dev', port, 'root']);
+      }
+    }
+  }
+
+  private readonly hooked = new Set<string>();
 }
 
 function execFileSyncQuiet(args: string[]): boolean {

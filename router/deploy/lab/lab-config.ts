@@ -57,7 +57,11 @@ const SEGMENT_KEYS = [...Object.keys(IMPAIRMENT_KEYS), 'down', 'seed'];
 class Problems {
   readonly errors: ConfigError[] = [];
 
-  constructor(private readonly reader: ConfigReader) {}
+  constructor(
+    private readonly reader: ConfigReader,
+    /** Where the lab is in the document: [] for a lab file, ['lab'] inside a scenario. */
+    readonly root: Path,
+  ) {}
 
   /**
    * The mapping at `at`, each unknown key reported on its own: the known keys are still read, so
@@ -99,29 +103,29 @@ interface Attachment {
   at: Path;
 }
 
-export function parseLab(reader: ConfigReader, options: LoadOptions = {}): LabSpec {
+export function parseLab(reader: ConfigReader, options: LoadOptions = {}, root: Path = []): LabSpec {
   const exists = options.namespaceExists ?? namespaceExists;
-  const problems = new Problems(reader);
-  const top = reader.requireMap([], ['name', 'control', 'segments', 'hosts', 'routers']);
+  const problems = new Problems(reader, root);
+  const top = reader.requireMap(root, ['name', 'control', 'segments', 'hosts', 'routers']);
   const name = problems.check(() => {
-    const value = reader.string(['name'], top.name);
-    if (!LAB_NAME.test(value)) reader.fail(['name'], value, 'must be 1-32 of A-Z a-z 0-9 _ . - (namespaces are named <name>-<host>)');
+    const value = reader.string([...root, 'name'], top.name);
+    if (!LAB_NAME.test(value)) reader.fail([...root, 'name'], value, 'must be 1-32 of A-Z a-z 0-9 _ . - (namespaces are named <name>-<host>)');
     return value;
   }, 'lab');
-  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : problems.check(() => reader.string(['control'], top.control), DEFAULT_CONTROL_SOCKET);
-  if (top.hosts === undefined && top.routers === undefined) problems.check(() => reader.fail([], undefined, 'a lab needs hosts: or routers:'), null);
+  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : problems.check(() => reader.string([...root, 'control'], top.control), DEFAULT_CONTROL_SOCKET);
+  if (top.hosts === undefined && top.routers === undefined) problems.check(() => reader.fail(root, undefined, 'a lab needs hosts: or routers:'), null);
 
   const attachments: Attachment[] = [];
-  const routers = top.routers === undefined ? [] : problems.check(() => Object.keys(reader.requireMap(['routers'], Object.keys(asRecord(top.routers)))), []).map((routerName) => readRouter(reader, problems, routerName, attachments));
-  const hosts = top.hosts === undefined ? [] : problems.check(() => Object.keys(reader.requireMap(['hosts'], Object.keys(asRecord(top.hosts)))), []).map((hostName) => readHost(reader, problems, name, hostName, exists, attachments));
+  const routers = top.routers === undefined ? [] : problems.check(() => Object.keys(reader.requireMap([...root, 'routers'], Object.keys(asRecord(top.routers)))), []).map((routerName) => readRouter(reader, problems, routerName, attachments));
+  const hosts = top.hosts === undefined ? [] : problems.check(() => Object.keys(reader.requireMap([...root, 'hosts'], Object.keys(asRecord(top.hosts)))), []).map((hostName) => readHost(reader, problems, name, hostName, exists, attachments));
   for (const host of hosts) {
-    if (routers.some((router) => router.name === host.name)) problems.check(() => reader.fail(['hosts', host.name], host.name, 'is also the name of a router'), null);
+    if (routers.some((router) => router.name === host.name)) problems.check(() => reader.fail([...root, 'hosts', host.name], host.name, 'is also the name of a router'), null);
   }
   checkSegments(reader, problems, attachments, routers);
-  const listed = top.segments === undefined ? {} : problems.check(() => reader.requireMap(['segments'], Object.keys(asRecord(top.segments))), {});
+  const listed = top.segments === undefined ? {} : problems.check(() => reader.requireMap([...root, 'segments'], Object.keys(asRecord(top.segments))), {});
   const named = new Set(attachments.map((a) => a.segment));
   for (const segment of Object.keys(listed)) {
-    if (!named.has(segment)) problems.check(() => reader.fail(['segments', segment], segment, 'nothing attaches to this segment (no host or router interface names it)'), null);
+    if (!named.has(segment)) problems.check(() => reader.fail([...root, 'segments', segment], segment, 'nothing attaches to this segment (no host or router interface names it)'), null);
   }
   const segments: SegmentSpec[] = [...named].map((segment) => (listed[segment] === undefined ? { name: segment, impairment: {}, seed: seedOf(segment) } : readSegment(reader, problems, segment)));
   for (const router of routers) checkRoutes(reader, problems, router);
@@ -134,7 +138,7 @@ function asRecord(value: unknown): Record<string, unknown> {
 }
 
 function readSegment(reader: ConfigReader, problems: Problems, name: string): SegmentSpec {
-  const at: Path = ['segments', name];
+  const at: Path = [...problems.root, 'segments', name];
   const raw = problems.map(at, SEGMENT_KEYS) ?? {};
   const impairment: Partial<ImpairmentSettings> = {};
   let seed = seedOf(name);
@@ -162,7 +166,7 @@ function readInterfaceName(reader: ConfigReader, at: Path, value: unknown): stri
 }
 
 function readRouter(reader: ConfigReader, problems: Problems, name: string, attachments: Attachment[]): LabRouterSpec {
-  const base: Path = ['routers', name];
+  const base: Path = [...problems.root, 'routers', name];
   if (!MEMBER_NAME.test(name)) problems.check(() => reader.fail(base, name, 'a router name must be 1-32 of A-Z a-z 0-9 _ . -'), null);
   const raw = problems.map(base, ['interfaces', 'routes', 'rules', 'conntrack', 'helpers']) ?? {};
   const interfaces: RouterSpec['interfaces'][number][] = [];
@@ -197,7 +201,7 @@ function readRouter(reader: ConfigReader, problems: Problems, name: string, atta
 }
 
 function checkRoutes(reader: ConfigReader, problems: Problems, router: LabRouterSpec): void {
-  const base: Path = ['routers', router.name, 'routes'];
+  const base: Path = [...problems.root, 'routers', router.name, 'routes'];
   if (reader.get(base) === undefined) return;
   const list = problems.check(() => reader.requireList(base), []);
   const interfaces = router.spec.interfaces;
@@ -235,7 +239,7 @@ function formatNetwork(link: { address: number; prefixLength: number }): string 
 }
 
 function readHost(reader: ConfigReader, problems: Problems, lab: string, name: string, exists: (netns: string) => boolean, attachments: Attachment[]): HostSpec {
-  const base: Path = ['hosts', name];
+  const base: Path = [...problems.root, 'hosts', name];
   if (!MEMBER_NAME.test(name)) problems.check(() => reader.fail(base, name, 'a host name must be 1-32 of A-Z a-z 0-9 _ . -'), null);
   const raw = problems.map(base, ['segment', 'address', 'gateway', 'interface', 'mtu', 'netns', 'interfaces']) ?? {};
   let netns = `${lab}-${name}`;

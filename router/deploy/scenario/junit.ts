@@ -29,24 +29,39 @@ export function escapeXml(text: string): string {
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(3);
 
-export function junitXml(suite: string, cases: readonly CaseResult[], timestamp: Date, duration: number): string {
-  const failures = cases.filter((c) => c.outcome === 'failed').length;
-  const skipped = cases.filter((c) => c.outcome === 'skipped').length;
+export interface SuiteResult {
+  name: string;
+  cases: readonly CaseResult[];
+  timestamp: Date;
+  /** ms */
+  duration: number;
+}
+
+export function junitXml(suites: readonly SuiteResult[]): string {
+  const all = suites.flatMap((suite) => suite.cases);
+  const count = (cases: readonly CaseResult[], outcome: CaseResult['outcome']): number => cases.filter((c) => c.outcome === outcome).length;
+  const total = suites.reduce((sum, suite) => sum + suite.duration, 0);
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="vrouter scenarios" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(duration)}">`,
-    `  <testsuite name="${escapeXml(suite)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(duration)}" timestamp="${timestamp.toISOString().replace(/\.\d{3}Z$/, '')}">`,
+    `<testsuites name="vrouter scenarios" tests="${all.length}" failures="${count(all, 'failed')}" errors="0" skipped="${count(all, 'skipped')}" time="${seconds(total)}">`,
   ];
-  for (const c of cases) {
-    const open = `    <testcase classname="${escapeXml(`${suite}.${c.kind}`)}" name="${escapeXml(c.name)}" time="${seconds(c.duration)}"`;
-    const body: string[] = [];
-    if (c.outcome === 'failed') body.push(`      <failure message="${escapeXml(c.message ?? 'failed')}">${escapeXml(c.details ?? '')}</failure>`);
-    if (c.outcome === 'skipped') body.push(`      <skipped${c.message ? ` message="${escapeXml(c.message)}"` : ''}/>`);
-    if (c.stdout) body.push(`      <system-out>${escapeXml(c.stdout)}</system-out>`);
-    if (c.stderr) body.push(`      <system-err>${escapeXml(c.stderr)}</system-err>`);
-    if (body.length === 0) lines.push(`${open}/>`);
-    else lines.push(`${open}>`, ...body, '    </testcase>');
+  for (const suite of suites) {
+    const { name, cases } = suite;
+    lines.push(
+      `  <testsuite name="${escapeXml(name)}" tests="${cases.length}" failures="${count(cases, 'failed')}" errors="0" skipped="${count(cases, 'skipped')}" time="${seconds(suite.duration)}" timestamp="${suite.timestamp.toISOString().replace(/\.\d{3}Z$/, '')}">`,
+    );
+    for (const c of cases) {
+      const open = `    <testcase classname="${escapeXml(`${name}.${c.kind}`)}" name="${escapeXml(c.name)}" time="${seconds(c.duration)}"`;
+      const body: string[] = [];
+      if (c.outcome === 'failed') body.push(`      <failure message="${escapeXml(c.message ?? 'failed')}">${escapeXml(c.details ?? '')}</failure>`);
+      if (c.outcome === 'skipped') body.push(`      <skipped${c.message ? ` message="${escapeXml(c.message)}"` : ''}/>`);
+      if (c.stdout) body.push(`      <system-out>${escapeXml(c.stdout)}</system-out>`);
+      if (c.stderr) body.push(`      <system-err>${escapeXml(c.stderr)}</system-err>`);
+      if (body.length === 0) lines.push(`${open}/>`);
+      else lines.push(`${open}>`, ...body, '    </testcase>');
+    }
+    lines.push('  </testsuite>');
   }
-  lines.push('  </testsuite>', '</testsuites>', '');
+  lines.push('</testsuites>', '');
   return lines.join('\n');
 }

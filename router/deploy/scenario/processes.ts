@@ -14,11 +14,14 @@ const KILL_GRACE_MS = 2000;
 export class ProcessGroup {
   private readonly live = new Set<ChildProcess>();
 
+  /** Commands run in `cwd` (the scenario file's folder, so its relative paths work). */
+  constructor(private readonly cwd: string) {}
+
   /** `ip netns exec NS` + the command (through `sh -c` when it asks for a shell). */
   spawnIn(netns: string | null, command: Command): ChildProcess {
     const argv = command.shell ? ['sh', '-c', command.text] : command.argv;
     const full = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
-    const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true, cwd: this.cwd });
     this.live.add(child);
     child.once('exit', () => this.live.delete(child));
     child.once('error', () => this.live.delete(child));

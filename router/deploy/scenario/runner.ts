@@ -8,6 +8,7 @@ import { unmet, lastLines, type CommandResult } from './expectations.ts';
 import type { LabBackend } from './backends.ts';
 import { ProcessGroup, collect } from './processes.ts';
 import type { ChildProcess } from 'node:child_process';
+import { dirname } from 'node:path';
 import type { Readiness, ScenarioSpec, ServiceSpec, StepSpec } from './scenario-spec.ts';
 
 export type Outcome = 'passed' | 'failed' | 'skipped';
@@ -43,7 +44,7 @@ const RETRY_INTERVAL_MS = 250;
 const READY_POLL_MS = 100;
 
 export class ScenarioRun {
-  private readonly processes = new ProcessGroup();
+  private readonly processes: ProcessGroup;
   private readonly services: ChildProcess[] = [];
   private aborted = false;
 
@@ -51,7 +52,9 @@ export class ScenarioRun {
     private readonly spec: ScenarioSpec,
     private readonly backend: LabBackend,
     private readonly print: (line: string) => void,
-  ) {}
+  ) {
+    this.processes = new ProcessGroup(dirname(spec.file));
+  }
 
   /** Stops everything now (Ctrl-C): programs killed, the lab taken down. */
   abort(): void {

@@ -25,17 +25,19 @@ const SAMPLE = `<?xml version="1.0" encoding="UTF-8"?>
 `;
 
 describe('JUnit XML', () => {
-  const xml = junitXml(
-    'ftp-double-nat',
-    [
+  const xml = junitXml([
+    {
+      name: 'ftp-double-nat',
+      cases: [
       { name: 'ftpd', kind: 'service', outcome: 'passed', duration: 300 },
       { name: 'active FTP through both NATs', kind: 'step', outcome: 'passed', duration: 1200, stdout: 'hello through nat' },
       { name: 'active fails <now>', kind: 'step', outcome: 'failed', duration: 2000, message: 'expected an exit other than 0, got 0', details: 'curl -s "ftp://x" & more', stderr: 'warning \u0007' },
       { name: 'settle', kind: 'step', outcome: 'skipped', duration: 0 },
-    ],
-    new Date('2026-12-02T08:00:00.123Z'),
-    3500,
-  );
+      ],
+      timestamp: new Date('2026-12-02T08:00:00.123Z'),
+      duration: 3500,
+    },
+  ]);
 
   it('writes the sample exactly: suite, cases with times, failure, skip, output, escaping', () => {
     expect(xml).toBe(SAMPLE);
