@@ -84,12 +84,13 @@ export function parseScenario(file: string, text: string, options: LoadOptions =
       }
     }, null);
   } else lab = c.check(() => parseLab(reader, options, ['lab']), null);
-  const services = top.services === undefined ? [] : c.check(() => reader.requireList(['services']), []).map((_, i) => readService(c, i)).filter((s): s is ServiceSpec => s !== null);
+  // Kept by index (null where refused) so that later checks name the right entry.
+  const services = top.services === undefined ? [] : c.check(() => reader.requireList(['services']), []).map((_, i) => readService(c, i));
   if (top.steps === undefined) c.check(() => reader.fail(['steps'], undefined, 'is required: list the steps'), null);
-  const steps = top.steps === undefined ? [] : c.check(() => reader.requireList(['steps']), []).map((_, i) => readStep(c, i)).filter((s): s is StepSpec => s !== null);
+  const steps = top.steps === undefined ? [] : c.check(() => reader.requireList(['steps']), []).map((_, i) => readStep(c, i));
   if (lab) checkNames(c, lab, services, steps);
   if (c.errors.length) throw new ConfigErrors(c.errors);
-  return { name, file, lab: lab!, services, steps };
+  return { name, file, lab: lab!, services: services.filter((x): x is ServiceSpec => x !== null), steps: steps.filter((x): x is StepSpec => x !== null) };
 }
 
 function readCommand(c: Collector, at: Path, value: unknown, shell: boolean): Command | null {
@@ -228,15 +229,16 @@ function readStep(c: Collector, i: number): StepSpec | null {
 }
 
 /** Hosts, routers and segments the services and steps name must be in the lab. */
-function checkNames(c: Collector, lab: LabSpec, services: readonly ServiceSpec[], steps: readonly StepSpec[]): void {
+function checkNames(c: Collector, lab: LabSpec, services: readonly (ServiceSpec | null)[], steps: readonly (StepSpec | null)[]): void {
   const hosts = lab.hosts.map((h) => h.name);
   const routers = lab.routers.map((r) => r.name);
   const segments = lab.segments.map((s) => s.name);
   const known = (at: Path, value: string, list: readonly string[], what: string): void => {
     if (!list.includes(value)) c.check(() => c.reader.fail(at, value, `no ${what} of that name in lab ${lab.name} (${what}s: ${list.join(', ') || 'none'})`), null);
   };
-  services.forEach((service, i) => known(['services', i, 'host'], service.host, hosts, 'host'));
+  services.forEach((service, i) => service && known(['services', i, 'host'], service.host, hosts, 'host'));
   steps.forEach((step, i) => {
+    if (!step) return;
     if (step.kind === 'run') known(['steps', i, 'host'], step.host, hosts, 'host');
     if (step.kind === 'tool' && step.router) known(['steps', i, 'router'], step.router, routers, 'router');
     if (step.kind === 'tool' && !step.router && routers.length > 1) c.check(() => c.reader.fail(['steps', i, 'tool'], step.argv.join(' '), `the lab has routers ${routers.join(', ')}: say which with router:`), null);
