@@ -36,6 +36,8 @@ export class Conntrack {
   helperData: unknown = null;
   /** Set on a connection created from an expectation. */
   master: Conntrack | null = null;
+  /** Related connections in the table whose master this is: each holds a reference (`use=`). */
+  childrenInTable = 0;
   /** Expectations this connection created as a master; removed with it. */
   readonly expectations: Expectation[] = [];
   readonly hashNodes: [TupleHashNode, TupleHashNode];
@@ -60,6 +62,11 @@ export class Conntrack {
 
   hasStatus(bits: number): boolean {
     return (this.status & bits) === bits;
+  }
+
+  /** The kernel's reference count as `conntrack -L` prints it (`use=`): the table's, and each child's. */
+  get references(): number {
+    return 1 + this.childrenInTable;
   }
 
   get confirmed(): boolean {

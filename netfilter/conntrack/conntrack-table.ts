@@ -51,6 +51,7 @@ export class ConntrackTable {
       this.buckets[bucket] = node;
     }
     this.entries++;
+    if (entry.master) entry.master.childrenInTable++;
   }
 
   remove(entry: Conntrack): void {
@@ -66,6 +67,7 @@ export class ConntrackTable {
       node.next = null;
     }
     this.entries--;
+    if (entry.master) entry.master.childrenInTable--;
   }
 
   /** Calls `visit` for each entry whose original-direction node is in `bucket`. */

@@ -41,7 +41,7 @@ function connectionBody(entry: Conntrack, now: number): string {
 export function formatConnection(entry: Conntrack, now: number): string {
   let line = `${connectionBody(entry, now)}mark=${entry.mark} `;
   if (entry.helper) line += `helper=${entry.helper.name} `;
-  return `${line}use=1`;
+  return `${line}use=${entry.references}`;
 }
 
 /** One line of `conntrack -E`: the event right-aligned in 9 columns, as conntrack prints it. */

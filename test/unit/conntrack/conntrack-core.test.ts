@@ -283,6 +283,18 @@ describe('expectations', () => {
     expect(pass(b, dataSyn(4675, 33334)).ctinfo).toBe(CtInfo.NEW);
   });
 
+  it('counts each related child in the table as a reference of its master, as use= shows (the kernel: the child holds one)', () => {
+    const owner = master();
+    const use = (): string | undefined => formatConnection(owner, b.clock.ms).match(/use=\d+/)?.[0];
+    expect(use()).toBe('use=1');
+    b.core.expectations.add(expectation(owner, 4675, ExpectationFlag.PERMANENT));
+    const first = pass(b, dataSyn(4675, 33333)).conntrack!;
+    pass(b, dataSyn(4675, 33334));
+    expect(use()).toBe('use=3');
+    b.core.destroy(first);
+    expect(use()).toBe('use=2');
+  });
+
   it('keeps a PERMANENT one, skips an INACTIVE or expired one, and ignores masters not yet confirmed', () => {
     const owner = master();
     b.core.expectations.add(expectation(owner, 5000, ExpectationFlag.PERMANENT));
