@@ -14,11 +14,15 @@
  */
 export type Receiver = (buf: Buffer) => void;
 
+/** -EHOSTUNREACH: what a device returns for a next hop nobody on its link owns. */
+export const NO_NEIGHBOUR = -113;
+
 export interface Device {
   /**
    * Sends one IPv4 datagram, `length` bytes at `offset`, towards `nextHop` (the route's gateway,
    * or the destination on a connected route). A TUN ignores the next hop: the kernel behind it is
-   * the only neighbour. Returns the bytes taken or a negative errno. The bytes may be reused as
+   * the only neighbour. Returns the bytes taken or a negative errno: NO_NEIGHBOUR when nobody on
+   * the link owns the next hop (where the kernel's ARP would fail). The bytes may be reused as
    * soon as this returns: a device that sends later copies them.
    */
   transmit(buf: Uint8Array, offset: number, length: number, nextHop: number): number;

@@ -26,6 +26,8 @@ export const DropReason = {
   INTERNAL_ERROR: 19,
   /** The egress interface has no device, or its device went away. */
   INTERFACE_DOWN: 20,
+  /** The next hop is on the egress subnet but nobody there owns it (where ARP would fail). */
+  NO_NEIGHBOUR: 21,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -51,6 +53,7 @@ const DROP_REASON_NAMES: readonly string[] = [
   'reassembly-timeout',
   'internal-error',
   'interface-down',
+  'no-neighbour',
 ];
 
 export const Counter = {

@@ -15,7 +15,7 @@ import { fragmentIpv4 } from './fragmentation.ts';
 import { IcmpRateLimiter } from './icmp-rate-limit.ts';
 import { buildIcmpError, mayAnswerWithError } from './icmp-messages.ts';
 import { buildTcpReset } from './tcp-reset.ts';
-import type { Device } from '../core/device.ts';
+import { NO_NEIGHBOUR, type Device } from '../core/device.ts';
 import type { RouterInterface } from '../core/interfaces.ts';
 import { LocalDelivery } from './local-delivery.ts';
 import { Packet } from '../core/packet.ts';
@@ -112,7 +112,7 @@ export class Router {
     const totalLength = ipv4TotalLength(buf, 0);
     // Link padding beyond the datagram is not part of it (ip_rcv's pskb_trim_rcsum).
     const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
-    if (isMartian(ipv4Src(buf, 0))) return this.stats.drop(DropReason.MARTIAN_SOURCE);
+    if (isMartianSource(ipv4Src(buf, 0))) return this.stats.drop(DropReason.MARTIAN_SOURCE);
     this.runHook(Hook.PRE_ROUTING, packet, 0);
   }
 
@@ -216,12 +216,14 @@ export class Router {
   private routeInput(packet: Packet): void {
     const buf = packet.buf;
     const destination = ipv4Dst(buf, 0);
+    // fib_validate_source: one of our own addresses as source is martian, whatever the destination.
+    if (this.localInterface(ipv4Src(buf, 0))) return this.dropPacket(packet, DropReason.MARTIAN_SOURCE);
     if (this.localInterface(destination)) return this.runHook(Hook.LOCAL_IN, packet, 0);
     if (this.isBroadcast(destination)) {
       // icmp_echo_ignore_broadcasts is on by default and the router serves nothing else.
       return this.dropPacket(packet, DropReason.LOCAL_CONSUMED);
     }
-    if (isMartian(destination)) return this.dropPacket(packet, DropReason.MARTIAN_DESTINATION);
+    if (isMartianDestination(destination)) return this.dropPacket(packet, DropReason.MARTIAN_DESTINATION);
     const route = this.routes.lookup(destination);
     if (!route) {
       this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.NET);
@@ -266,7 +268,13 @@ export class Router {
     const buf = packet.buf;
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
-    if (buf.length <= mtu) return this.transmit(outInterface, buf, packet.nextHop);
+    if (buf.length <= mtu) {
+      if (this.transmit(outInterface, buf, packet.nextHop) === NO_NEIGHBOUR) {
+        // arp_error_report: the kernel answers a datagram whose neighbour never resolves.
+        this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST);
+      }
+      return;
+    }
     if (ipv4DontFragment(buf, 0) && !packet.fragMaxSize) {
       // Grown past the MTU after the forward check (a helper's rewrite) or originated too large.
       this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
@@ -277,10 +285,17 @@ export class Router {
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
   }
 
-  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number): void {
+  /** Hands `buf` to the link; returns what the device returned (NO_NEIGHBOUR is worth an answer). */
+  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number): number {
     const device = outInterface.device;
-    if (!device || !outInterface.up) return this.stats.drop(DropReason.INTERFACE_DOWN);
-    if (device.transmit(buf, 0, buf.length, nextHop) < 0) this.stats.drop(DropReason.WRITE_FAILED);
+    if (!device || !outInterface.up) {
+      this.stats.drop(DropReason.INTERFACE_DOWN);
+      return 0;
+    }
+    const result = device.transmit(buf, 0, buf.length, nextHop);
+    if (result === NO_NEIGHBOUR) this.stats.drop(DropReason.NO_NEIGHBOUR);
+    else if (result < 0) this.stats.drop(DropReason.WRITE_FAILED);
+    return result;
   }
 
   /** icmp_send's source: the address the datagram was sent to if that is ours, else the egress one. */
@@ -305,10 +320,19 @@ export class Router {
 }
 
 /**
- * ip_route_input_slow's martians, for a source as for a destination: 0/8, loopback, multicast
- * (the router does no multicast routing), class E and the limited broadcast.
+ * ip_route_input_slow's martian sources: 0/8, loopback, multicast and the limited broadcast. The
+ * rest of class E (240/4) is not: kernel 6.18 forwards it.
  */
-function isMartian(address: number): boolean {
+function isMartianSource(address: number): boolean {
   const first = address >>> 24;
-  return first === 0 || first === 127 || first >= 224;
+  return first === 0 || first === 127 || (first >= 224 && first < 240) || address === LIMITED_BROADCAST;
+}
+
+/**
+ * Martian destinations: 0/8, loopback, and multicast (the router does no multicast routing). The
+ * limited broadcast is taken as a broadcast before, and class E is routed like any address.
+ */
+function isMartianDestination(address: number): boolean {
+  const first = address >>> 24;
+  return first === 0 || first === 127 || (first >= 224 && first < 240);
 }

@@ -91,7 +91,7 @@ export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promis
     for (const router of lab.routers) {
       const built = routers.get(router.name)!;
       built.router.interfaces.forEach((link, i) => {
-        const port = segments.get(router.segments[i]!)!.attachRouter(`${router.name}:${link.name}`, link.address);
+        const port = segments.get(router.segments[i]!)!.attachRouter(`${router.name}:${link.name}`, link.address, link.prefixLength);
         built.router.attach(link, port);
       });
     }

@@ -5,8 +5,10 @@
  *   - a router sends with its route's next hop: the member owning that address gets the packet;
  *   - a host's TUN is L3 (no ARP), so for a host the segment delivers by destination: to the member
  *     owning that address, else to the host's gateway;
- *   - a segment with exactly two members is point to point: everything goes to the other end (the
- *     one-router config's TUN links, where the peer namespace may route further itself);
+ *   - a next hop nobody owns on the sender's own subnet gets NO_NEIGHBOUR, as ARP would fail;
+ *   - a segment with exactly two members is otherwise point to point: a next hop beyond the
+ *     sender's subnet goes to the other end (the one-router config's TUN links, where the peer
+ *     namespace may route further itself);
  *   - traffic between two hosts goes host to host, never through a router.
  *
  * Delivery into a router from another router is queued and drained after the current call stack
@@ -14,7 +16,7 @@
  * TUN write, and from a host into a router a direct call: neither can re-enter a walk. With
  * impairments every packet is copied and leaves when the Impairment plan says.
  */
-import type { Device, Receiver } from '../../core/device.ts';
+import { NO_NEIGHBOUR, type Device, type Receiver } from '../../core/device.ts';
 import { Impairment, NO_IMPAIRMENT, impairs, type ImpairmentSettings } from './impairment.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -33,6 +35,8 @@ export interface SegmentCounters {
 export class SegmentMember {
   /** Where delivered packets go (the router's receive, or a write into the host's TUN). */
   receiver: Receiver | null = null;
+  /** A router interface's prefix length, to tell its connected subnet; 0 for hosts. */
+  prefixLength = 0;
 
   constructor(
     readonly segment: Segment,
@@ -104,8 +108,10 @@ export class Segment {
   }
 
   /** A router interface with `address`; attach the returned port with `router.attach`. */
-  attachRouter(name: string, address: number): SegmentPort {
-    return new SegmentPort(this.addMember(name, MemberKind.ROUTER, address, 0));
+  attachRouter(name: string, address: number, prefixLength = 32): SegmentPort {
+    const member = this.addMember(name, MemberKind.ROUTER, address, 0);
+    member.prefixLength = prefixLength;
+    return new SegmentPort(member);
   }
 
   /**
@@ -130,7 +136,7 @@ export class Segment {
     const to = this.target(from, nextHop);
     if (!to) {
       this.counters.noNeighbour++;
-      return length;
+      return NO_NEIGHBOUR;
     }
     if (!this.impaired) {
       this.deliverNow(from, to, buf, offset, length);
@@ -164,10 +170,11 @@ export class Segment {
   }
 
   private target(from: SegmentMember, nextHop: number): SegmentMember | null {
+    const owner = this.owners.get(nextHop);
+    if (owner) return owner === from ? null : owner;
     const members = this.members;
-    if (members.length === 2) return members[0] === from ? members[1]! : members[0]!;
-    const to = this.owners.get(nextHop) ?? null;
-    return to === from ? null : to;
+    if (members.length !== 2 || onSubnetOf(from, nextHop)) return null;
+    return members[0] === from ? members[1]! : members[0]!;
   }
 
   /** Where a host's packet goes: the member owning its destination, else the host's gateway. */
@@ -177,7 +184,9 @@ export class Segment {
       return 0;
     }
     const destination = buf.readUInt32BE(16);
-    return this.owners.has(destination) ? destination : host.gateway;
+    // What a host sends to itself out of its TUN (a raw injection) is meant for the link: its gateway.
+    const owner = this.owners.get(destination);
+    return owner && owner !== host ? destination : host.gateway;
   }
 
   private deliverNow(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number): void {
@@ -213,4 +222,12 @@ export class Segment {
     this.queue.length = 0;
     this.draining = false;
   }
+}
+
+/** Whether `address` is on the connected subnet of a router member (hosts have none: 0). */
+function onSubnetOf(member: SegmentMember, address: number): boolean {
+  const prefixLength = member.prefixLength;
+  if (prefixLength === 0) return false;
+  const mask = prefixLength === 32 ? 0xffffffff : ~(0xffffffff >>> prefixLength);
+  return ((member.address ^ address) & mask) === 0;
 }

@@ -4,7 +4,7 @@
  * after the sender's call; impaired delivery on the scheduler.
  */
 import { describe, expect, it } from 'vitest';
-import type { Device, Receiver } from '../../../router/core/device.ts';
+import { NO_NEIGHBOUR, type Device, type Receiver } from '../../../router/core/device.ts';
 import { seededRandom } from '../../../router/deploy/lab/random.ts';
 import { Segment } from '../../../router/deploy/lab/segment.ts';
 import { ip, udpPacket } from '../../support/packets.ts';
@@ -65,14 +65,27 @@ describe('segment delivery', () => {
     expect(lab.segment.counters.noNeighbour).toBe(1);
   });
 
-  it('is point to point with two members: everything goes to the other end', () => {
+  it('is point to point with two members for next hops beyond the router subnet: they go to the other end', () => {
     const segment = new Segment('p2p');
-    const port = segment.attachRouter('r:wan0', ip('203.0.113.1'));
+    const port = segment.attachRouter('r:wan0', ip('203.0.113.1'), 24);
     const server = new FakeTun();
     segment.attachHost('server:eth0', ip('203.0.113.2'), ip('203.0.113.1'), server);
     const packet = datagram('10.0.1.2', '198.51.100.7');
-    port.transmit(packet, 0, packet.length, ip('198.51.100.7'));
+    expect(port.transmit(packet, 0, packet.length, ip('198.51.100.7'))).toBe(packet.length);
     expect(server.written).toEqual([packet]);
+  });
+
+  it('has no neighbour for a next hop on the router subnet that nobody owns (the network address), as ARP would fail', () => {
+    const segment = new Segment('p2p');
+    const port = segment.attachRouter('r:wan0', ip('203.0.113.1'), 24);
+    const server = new FakeTun();
+    segment.attachHost('server:eth0', ip('203.0.113.2'), ip('203.0.113.1'), server);
+    for (const nextHop of ['203.0.113.0', '203.0.113.77']) {
+      const packet = datagram('10.0.1.2', nextHop);
+      expect(port.transmit(packet, 0, packet.length, ip(nextHop))).toBe(NO_NEIGHBOUR);
+    }
+    expect(server.written).toEqual([]);
+    expect(segment.counters.noNeighbour).toBe(2);
   });
 
   it('queues router-to-router delivery until the sender has returned, in order', async () => {
