@@ -157,7 +157,9 @@ export class ConntrackCore {
     l4.l4Offset = ipv4HeaderLength(buf, 0);
     l4.l4Length = buf.length - l4.l4Offset;
     const tracker = this.trackerFor(protocol);
-    if (!tracker.validate(l4, this.checksum && hook === Hook.PRE_ROUTING)) return this.invalid(packet);
+    const checkChecksum = this.checksum && hook === Hook.PRE_ROUTING && !packet.checksumVerified;
+    if (!tracker.validate(l4, checkChecksum)) return this.invalid(packet);
+    if (checkChecksum && tracker.sumsChecksum) packet.checksumVerified = true;
     if (protocol === IpProtocol.ICMP && icmpIsError(icmpType(buf, l4.l4Offset))) return this.trackIcmpError(packet, l4);
     const tuple = this.scratch;
     tuple.src = ipv4Src(buf, 0);

@@ -43,6 +43,8 @@ export interface L4Tracker {
    * neither `readTuple` nor `packet` sees it.
    */
   validate(packet: L4Packet, checkChecksum: boolean): boolean;
+  /** Whether `validate` sums the transport checksum when asked (TCP, UDP, ICMP). */
+  readonly sumsChecksum: boolean;
   /**
    * Reads the protocol words of the tuple from the L4 header. False when the header is too short
    * to hold them: such a packet cannot be tracked (it passes as INVALID).

@@ -32,6 +32,8 @@ export class Packet {
   ctTemplate: PacketCtTemplate | null = null;
   /** Largest fragment of a datagram that defrag reassembled: output refragments to this size. */
   fragMaxSize = 0;
+  /** The transport checksum is known good (skb_csum_unnecessary): verified here or before us. */
+  checksumVerified = false;
 
   constructor(buf: Buffer, inInterface: RouterInterface | null) {
     this.buf = buf;

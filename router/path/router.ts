@@ -15,7 +15,7 @@ import { fragmentIpv4 } from './fragmentation.ts';
 import { IcmpRateLimiter } from './icmp-rate-limit.ts';
 import { buildIcmpError, mayAnswerWithError } from './icmp-messages.ts';
 import { buildTcpReset } from './tcp-reset.ts';
-import { NO_NEIGHBOUR, type Device } from '../core/device.ts';
+import { NO_NEIGHBOUR, PacketFlag, type Device } from '../core/device.ts';
 import type { RouterInterface } from '../core/interfaces.ts';
 import { LocalDelivery } from './local-delivery.ts';
 import { Packet } from '../core/packet.ts';
@@ -86,7 +86,7 @@ export class Router {
   /** Attaches `device` to `link`: what it receives enters the router on that interface. */
   attach(link: RouterInterface, device: Device): void {
     link.device = device;
-    device.setReceiver((buf) => this.receive(link, buf));
+    device.setReceiver((buf, flags) => this.receive(link, buf, flags));
   }
 
   /** Stops background timers; the router can be garbage-collected afterwards. */
@@ -103,7 +103,7 @@ export class Router {
   }
 
   /** A datagram read from `inInterface`. `buf` may be a view into a read slab (see Packet). */
-  receive(inInterface: RouterInterface, buf: Buffer): void {
+  receive(inInterface: RouterInterface, buf: Buffer, flags: number = PacketFlag.NONE): void {
     this.stats.count(Counter.RECEIVED);
     if (buf.length === 0) return this.stats.drop(DropReason.TRUNCATED);
     if (buf[0]! >> 4 !== 4) return this.stats.drop(DropReason.NOT_IPV4);
@@ -112,6 +112,7 @@ export class Router {
     const totalLength = ipv4TotalLength(buf, 0);
     // Link padding beyond the datagram is not part of it (ip_rcv's pskb_trim_rcsum).
     const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
+    packet.checksumVerified = (flags & PacketFlag.CHECKSUM_VERIFIED) !== 0;
     if (isMartianSource(ipv4Src(buf, 0))) return this.stats.drop(DropReason.MARTIAN_SOURCE);
     this.runHook(Hook.PRE_ROUTING, packet, 0);
   }
@@ -269,7 +270,7 @@ export class Router {
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
     if (buf.length <= mtu) {
-      if (this.transmit(outInterface, buf, packet.nextHop) === NO_NEIGHBOUR) {
+      if (this.transmit(outInterface, buf, packet.nextHop, packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE) === NO_NEIGHBOUR) {
         // arp_error_report: the kernel answers a datagram whose neighbour never resolves.
         this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST);
       }
@@ -281,18 +282,18 @@ export class Router {
       return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
     }
     const nextHop = packet.nextHop;
-    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop));
+    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop, PacketFlag.NONE));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
   }
 
   /** Hands `buf` to the link; returns what the device returned (NO_NEIGHBOUR is worth an answer). */
-  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number): number {
+  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number, flags: number): number {
     const device = outInterface.device;
     if (!device || !outInterface.up) {
       this.stats.drop(DropReason.INTERFACE_DOWN);
       return 0;
     }
-    const result = device.transmit(buf, 0, buf.length, nextHop);
+    const result = device.transmit(buf, 0, buf.length, nextHop, flags);
     if (result === NO_NEIGHBOUR) this.stats.drop(DropReason.NO_NEIGHBOUR);
     else if (result < 0) this.stats.drop(DropReason.WRITE_FAILED);
     return result;

@@ -61,7 +61,6 @@ export function rawPacket(description: Ipv4Description, protocol: number, payloa
   return buf;
 }
 
-/** A link that records what the router writes to it. */
 /** A test device: records what is transmitted through it (copies) and the next hop it was sent to. */
 export class CaptureLink implements Device {
   readonly sent: Buffer[] = [];

@@ -13,6 +13,7 @@ const PROTOCOL_ANY = 255;
 export class GenericTracker implements L4Tracker {
   readonly protocol = PROTOCOL_ANY;
   readonly name = 'unknown';
+  readonly sumsChecksum = false;
 
   constructor(private readonly timeoutSeconds: number) {}
 

@@ -46,6 +46,7 @@ export function setGreTimeouts(entry: Conntrack, unrepliedSeconds: number, repli
 export class GreTracker implements L4Tracker {
   readonly protocol = PROTOCOL_GRE;
   readonly name = 'gre';
+  readonly sumsChecksum = false;
 
   constructor(
     private readonly timeouts: StreamTimeouts,

@@ -49,6 +49,7 @@ function pairedType(type: number): number {
 export class IcmpTracker implements L4Tracker {
   readonly protocol = PROTOCOL_ICMP;
   readonly name = 'icmp';
+  readonly sumsChecksum = true;
 
   constructor(private readonly timeoutSeconds: number) {}
 

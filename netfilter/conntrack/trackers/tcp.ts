@@ -402,6 +402,7 @@ export const DEFAULT_TCP_TRACKER_OPTIONS: Readonly<TcpTrackerOptions> = Object.f
 export class TcpTracker implements L4Tracker {
   readonly protocol = PROTOCOL_TCP;
   readonly name = 'tcp';
+  readonly sumsChecksum = true;
   private readonly options: TcpTrackerOptions;
   /** Seconds per TcpState, then RETRANS and UNACK. */
   private readonly stateTimeouts: readonly number[];

@@ -23,6 +23,7 @@ const STREAM_AFTER_MS = 2000;
 export class UdpTracker implements L4Tracker {
   readonly protocol = PROTOCOL_UDP;
   readonly name = 'udp';
+  readonly sumsChecksum = true;
 
   constructor(private readonly timeouts: StreamTimeouts) {}
 

@@ -16,7 +16,7 @@
  * TUN write, and from a host into a router a direct call: neither can re-enter a walk. With
  * impairments every packet is copied and leaves when the Impairment plan says.
  */
-import { NO_NEIGHBOUR, type Device, type Receiver } from '../../core/device.ts';
+import { NO_NEIGHBOUR, PacketFlag, type Device, type Receiver } from '../../core/device.ts';
 import { Impairment, NO_IMPAIRMENT, impairs, type ImpairmentSettings } from './impairment.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -53,8 +53,8 @@ export class SegmentMember {
 export class SegmentPort implements Device {
   constructor(readonly member: SegmentMember) {}
 
-  transmit(buf: Uint8Array, offset: number, length: number, nextHop: number): number {
-    return this.member.segment.send(this.member, buf, offset, length, nextHop);
+  transmit(buf: Uint8Array, offset: number, length: number, nextHop: number, flags: number = PacketFlag.NONE): number {
+    return this.member.segment.send(this.member, buf, offset, length, nextHop, flags);
   }
 
   setReceiver(receiver: Receiver | null): void {
@@ -74,6 +74,7 @@ export interface SegmentOptions {
 interface Queued {
   member: SegmentMember;
   buf: Buffer;
+  flags: number;
 }
 
 export class Segment {
@@ -120,7 +121,7 @@ export class Segment {
    */
   attachHost(name: string, address: number, gateway: number, device: Device): SegmentMember {
     const member = this.addMember(name, MemberKind.HOST, address, gateway);
-    member.receiver = (buf) => void device.transmit(buf, 0, buf.length, 0);
+    member.receiver = (buf, flags) => void device.transmit(buf, 0, buf.length, 0, flags);
     device.setReceiver((buf) => void this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf)));
     return member;
   }
@@ -130,7 +131,7 @@ export class Segment {
   }
 
   /** Sends from `from` towards `nextHop`; returns the bytes taken (the link takes what it drops). */
-  send(from: SegmentMember, buf: Uint8Array, offset: number, length: number, nextHop: number): number {
+  send(from: SegmentMember, buf: Uint8Array, offset: number, length: number, nextHop: number, flags: number = PacketFlag.NONE): number {
     this.counters.packets++;
     this.counters.bytes += length;
     const to = this.target(from, nextHop);
@@ -139,7 +140,7 @@ export class Segment {
       return NO_NEIGHBOUR;
     }
     if (!this.impaired) {
-      this.deliverNow(from, to, buf, offset, length);
+      this.deliverNow(from, to, buf, offset, length, flags);
       return length;
     }
     const now = this.scheduler.clock.now();
@@ -149,7 +150,7 @@ export class Segment {
       const at = this.departures[i]!;
       this.scheduler.at(at, () => {
         this.impairment.delivered();
-        this.deliverQueued(to, copy);
+        this.deliverQueued(to, copy, flags);
       });
     }
     return length;
@@ -189,25 +190,25 @@ export class Segment {
     return owner && owner !== host ? destination : host.gateway;
   }
 
-  private deliverNow(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number): void {
+  private deliverNow(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number, flags: number): void {
     const receiver = to.receiver;
     if (!receiver) return;
     if (from.kind === MemberKind.ROUTER && to.kind === MemberKind.ROUTER) {
       // Not inside the sender's hook walk: after it, in order.
-      this.queue.push({ member: to, buf: Buffer.from(buf.subarray(offset, offset + length)) });
+      this.queue.push({ member: to, buf: Buffer.from(buf.subarray(offset, offset + length)), flags });
       if (!this.draining) {
         this.draining = true;
         queueMicrotask(() => this.drain());
       }
       return;
     }
-    receiver(offset === 0 && length === buf.length && Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset + offset, length));
+    receiver(offset === 0 && length === buf.length && Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset + offset, length), flags);
   }
 
   /** Delivery outside any caller's stack: a fault must end here, not in the event loop. */
-  private deliverQueued(member: SegmentMember, buf: Buffer): void {
+  private deliverQueued(member: SegmentMember, buf: Buffer, flags: number): void {
     try {
-      member.receiver?.(buf);
+      member.receiver?.(buf, flags);
     } catch (error) {
       this.onFault(error);
     }
@@ -216,8 +217,8 @@ export class Segment {
   private drain(): void {
     // Packets queued while draining (a reply, the next hop) are delivered in the same drain.
     for (let i = 0; i < this.queue.length; i++) {
-      const { member, buf } = this.queue[i]!;
-      this.deliverQueued(member, buf);
+      const { member, buf, flags } = this.queue[i]!;
+      this.deliverQueued(member, buf, flags);
     }
     this.queue.length = 0;
     this.draining = false;

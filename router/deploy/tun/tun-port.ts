@@ -6,7 +6,7 @@
  * A receiver that throws is a bug on the packet path: it costs that one packet, is reported
  * through `onFault`, and reading goes on.
  */
-import type { Device, Receiver } from '../../core/device.ts';
+import { PacketFlag, type Device, type Receiver } from '../../core/device.ts';
 import type { TunDevice } from './tun-device.ts';
 
 export interface TunPortEvents {
@@ -54,7 +54,7 @@ export class TunPort implements Device {
         if (!receiver) return;
         const start = i * slotSize + headerLength;
         try {
-          receiver(slab.subarray(start, start + lengths[i]!));
+          receiver(slab.subarray(start, start + lengths[i]!), PacketFlag.NONE);
         } catch (error) {
           this.events.onFault(error);
         }
