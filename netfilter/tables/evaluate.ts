@@ -31,6 +31,7 @@ export function runTable(table: LoadedTable, hook: HookPoint, packet: Packet): V
   if (verdict !== RETURN_TO_CALLER) return verdict as Verdict;
   counters[chain.policyCounter] += 1;
   counters[chain.policyCounter + 1] += length;
+  if (chain.policy === Verdict.DROP) packet.dropOrigin = chain.policyOrigin;
   return chain.policy;
 }
 
@@ -52,7 +53,7 @@ function walk(
     const matches = rule.matches;
     let result: MatchResult = MatchResult.YES;
     for (let m = 0; m < matches.length && result === MatchResult.YES; m++) result = matches[m]!.test(packet, thoff, fragoff);
-    if (result === MatchResult.HOTDROP) return Verdict.DROP;
+    if (result === MatchResult.HOTDROP) return dropBy(packet, rule);
     if (result === MatchResult.NO) continue;
     counters[rule.counter] += 1;
     counters[rule.counter + 1] += length;
@@ -60,7 +61,7 @@ function walk(
       case RuleKind.NONE:
         continue;
       case RuleKind.VERDICT:
-        return rule.verdict;
+        return rule.verdict === Verdict.DROP ? dropBy(packet, rule) : rule.verdict;
       case RuleKind.RETURN:
         return RETURN_TO_CALLER;
       case RuleKind.JUMP: {
@@ -74,11 +75,17 @@ function walk(
         continue;
       default: {
         const verdict = rule.target!.run(packet, hook);
+        if (verdict === Verdict.DROP) return dropBy(packet, rule);
         if (verdict !== CONTINUE) return verdict;
       }
     }
   }
   return RETURN_TO_CALLER;
+}
+
+function dropBy(packet: Packet, rule: Rule): Verdict {
+  packet.dropOrigin = rule.origin;
+  return Verdict.DROP;
 }
 
 /** ip_packet_match: each test XOR its inversion. */

@@ -718,11 +718,12 @@ function compileTable(table: TableDraft, origin: string): LoadedTable {
       initialCounters[next + 1] = draft.bytes;
       next += 2;
     }
-    compiled.set(draft, { name: draft.name, hook: draft.hook, policy: draft.policy, policyCounter, rules: [] });
+    const policyOrigin = draft.hook === -1 ? '' : `${TABLE_NAMES[table.id]}:${draft.name}:policy:${draft.rules.length + 1} ${draft.policy === Verdict.DROP ? 'DROP' : 'ACCEPT'}`;
+    compiled.set(draft, { name: draft.name, hook: draft.hook, policy: draft.policy, policyCounter, rules: [], policyOrigin });
   }
   for (const draft of drafts) {
     const rules = compiled.get(draft)!.rules;
-    for (const rule of draft.rules) {
+    for (const [index, rule] of draft.rules.entries()) {
       initialCounters[next] = rule.packets;
       initialCounters[next + 1] = rule.bytes;
       rules.push(
@@ -735,6 +736,7 @@ function compileTable(table: TableDraft, origin: string): LoadedTable {
           chain: rule.jump ? compiled.get(rule.jump)! : null,
           counter: next,
           text: rule.text,
+          origin: `${TABLE_NAMES[table.id]}:${draft.name}:rule:${index + 1} -A ${draft.name}${rule.text}`,
         }),
       );
       next += 2;

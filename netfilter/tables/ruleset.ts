@@ -60,6 +60,8 @@ export interface Rule {
   readonly counter: number;
   /** iptables-save's text after `-A CHAIN`. */
   readonly text: string;
+  /** What a drop by this rule is called in stats, captures and traces: `filter:FORWARD:rule:2 -A FORWARD ...`. */
+  readonly origin: string;
 }
 
 export interface Chain {
@@ -70,6 +72,8 @@ export interface Chain {
   readonly policy: Verdict;
   readonly policyCounter: number;
   readonly rules: readonly Rule[];
+  /** Built-in chains: what a drop by the policy is called (`filter:FORWARD:policy:3 DROP`). */
+  readonly policyOrigin: string;
 }
 
 export interface LoadedTable {

@@ -34,6 +34,13 @@ export class Packet {
   fragMaxSize = 0;
   /** The transport checksum is known good (skb_csum_unnecessary): verified here or before us. */
   checksumVerified = false;
+  /** Shared by every copy a capture or trace sees of this packet (in and out); 0 while nobody looks. */
+  id = 0;
+  /**
+   * What decided a DROP verdict, as a trace names it (`filter:FORWARD:rule:2 -A FORWARD ... -j DROP`);
+   * set by the hook op that dropped (a string made when the rules were loaded), null otherwise.
+   */
+  dropOrigin: string | null = null;
 
   constructor(buf: Buffer, inInterface: RouterInterface | null) {
     this.buf = buf;

@@ -84,9 +84,23 @@ const COUNTER_NAMES: readonly string[] = [
 export class RouterStats {
   private readonly drops = new Float64Array(DROP_REASON_NAMES.length);
   private readonly counters = new Float64Array(COUNTER_NAMES.length);
+  /** hook-drop by what decided it: a rule or policy (`filter:FORWARD:policy:3 DROP`), else the op's name. */
+  private readonly hookDrops = new Map<string, number>();
 
   drop(reason: DropReason): void {
     this.drops[reason]!++;
+  }
+
+  /** One hook-drop, by `origin` (a string made once, when the rules or ops were set up). */
+  dropByOp(origin: string): void {
+    this.hookDrops.set(origin, (this.hookDrops.get(origin) ?? 0) + 1);
+  }
+
+  /** The hook-drops by origin, most first. */
+  hookDropsByOrigin(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [origin, count] of [...this.hookDrops].sort((a, b) => b[1] - a[1])) out[origin] = count;
+    return out;
   }
 
   count(counter: Counter, amount = 1): void {

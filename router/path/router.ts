@@ -18,6 +18,7 @@ import { buildTcpReset } from './tcp-reset.ts';
 import { NO_NEIGHBOUR, PacketFlag, type Device } from '../core/device.ts';
 import type { RouterInterface } from '../core/interfaces.ts';
 import { LocalDelivery } from './local-delivery.ts';
+import type { PacketObserver } from '../core/observer.ts';
 import { Packet } from '../core/packet.ts';
 import type { RoutingTable } from './routing-table.ts';
 import { Counter, DropReason, RouterStats } from '../core/stats.ts';
@@ -62,7 +63,11 @@ export class Router {
    * packet's connection, before LOCAL_OUT. Set by conntrack.
    */
   attachConntrack: ((made: Packet, about: Packet) => void) | null = null;
+  /** A capture or trace looking at every packet; null while nobody looks. */
+  observer: PacketObserver | null = null;
   private readonly local: LocalDelivery;
+  /** Numbers the packets an observer sees (a capture's packet ids), per router. */
+  private lastPacketId = 0;
   private readonly chainResult: ChainResult = { verdict: Verdict.ACCEPT, stoppedAt: 0 };
   /** The IP identification of the next datagram the router originates (per router, as per namespace). */
   private ipIdent: number;
@@ -105,15 +110,20 @@ export class Router {
   /** A datagram read from `inInterface`. `buf` may be a view into a read slab (see Packet). */
   receive(inInterface: RouterInterface, buf: Buffer, flags: number = PacketFlag.NONE): void {
     this.stats.count(Counter.RECEIVED);
-    if (buf.length === 0) return this.stats.drop(DropReason.TRUNCATED);
-    if (buf[0]! >> 4 !== 4) return this.stats.drop(DropReason.NOT_IPV4);
-    const problem = validateIpv4(buf, 0, buf.length);
-    if (problem !== Ipv4Problem.OK) return this.stats.drop(IPV4_PROBLEM_DROP[problem] ?? DropReason.TRUNCATED);
+    const observer = this.observer;
+    const id = observer === null ? 0 : ++this.lastPacketId;
+    if (observer !== null) observer.received(inInterface, buf, id);
+    const refused = receiveProblem(buf);
+    if (refused !== ADMITTED) {
+      this.stats.drop(refused);
+      if (observer !== null) observer.dropped(inInterface, buf, id, refused, null);
+      return;
+    }
     const totalLength = ipv4TotalLength(buf, 0);
     // Link padding beyond the datagram is not part of it (ip_rcv's pskb_trim_rcsum).
     const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
     packet.checksumVerified = (flags & PacketFlag.CHECKSUM_VERIFIED) !== 0;
-    if (isMartianSource(ipv4Src(buf, 0))) return this.stats.drop(DropReason.MARTIAN_SOURCE);
+    packet.id = id;
     this.runHook(Hook.PRE_ROUTING, packet, 0);
   }
 
@@ -124,6 +134,7 @@ export class Router {
   sendLocal(buf: Buffer, about: Packet | null = null): void {
     this.stats.count(Counter.SENT_LOCAL);
     const packet = new Packet(buf, null);
+    if (this.observer !== null) packet.id = ++this.lastPacketId;
     if (about) this.attachConntrack?.(packet, about);
     // As ip_route_output before LOCAL_OUT: the OUTPUT chain already knows the egress interface.
     const route = this.routes.lookup(ipv4Dst(buf, 0));
@@ -171,6 +182,7 @@ export class Router {
       case Verdict.ACCEPT:
         return this.afterHook(hook, packet);
       case Verdict.DROP:
+        this.stats.dropByOp(packet.dropOrigin ?? chain[result.stoppedAt]!.name);
         return this.dropPacket(packet, DropReason.HOOK_DROP);
       case Verdict.STOLEN:
         return;
@@ -195,6 +207,7 @@ export class Router {
 
   private dropPacket(packet: Packet, reason: DropReason): void {
     this.stats.drop(reason);
+    if (this.observer !== null) this.observer.dropped(packet.inInterface, packet.buf, packet.id, reason, packet.dropOrigin);
     this.onDrop?.(packet);
   }
 
@@ -270,7 +283,7 @@ export class Router {
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
     if (buf.length <= mtu) {
-      if (this.transmit(outInterface, buf, packet.nextHop, packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE) === NO_NEIGHBOUR) {
+      if (this.transmit(outInterface, buf, packet.nextHop, packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE, packet.id) === NO_NEIGHBOUR) {
         // arp_error_report: the kernel answers a datagram whose neighbour never resolves.
         this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST);
       }
@@ -282,12 +295,16 @@ export class Router {
       return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
     }
     const nextHop = packet.nextHop;
-    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop, PacketFlag.NONE));
+    const id = packet.id;
+    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop, PacketFlag.NONE, id));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
   }
 
   /** Hands `buf` to the link; returns what the device returned (NO_NEIGHBOUR is worth an answer). */
-  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number, flags: number): number {
+  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number, flags: number, packetId: number): number {
+    const observer = this.observer;
+    // A datagram defrag rebuilt, or one made before the observer came, is numbered here.
+    if (observer !== null) observer.transmitted(outInterface, buf, packetId === 0 ? ++this.lastPacketId : packetId);
     const device = outInterface.device;
     if (!device || !outInterface.up) {
       this.stats.drop(DropReason.INTERFACE_DOWN);
@@ -318,6 +335,17 @@ export class Router {
     }
     return false;
   }
+}
+
+/** A DropReason, or ADMITTED: ip_rcv's header checks, then the martian sources. */
+const ADMITTED = -1;
+function receiveProblem(buf: Buffer): DropReason | typeof ADMITTED {
+  if (buf.length === 0) return DropReason.TRUNCATED;
+  if (buf[0]! >> 4 !== 4) return DropReason.NOT_IPV4;
+  const problem = validateIpv4(buf, 0, buf.length);
+  if (problem !== Ipv4Problem.OK) return IPV4_PROBLEM_DROP[problem] ?? DropReason.TRUNCATED;
+  if (isMartianSource(ipv4Src(buf, 0))) return DropReason.MARTIAN_SOURCE;
+  return ADMITTED;
 }
 
 /**
