@@ -14,8 +14,9 @@ export interface PacketObserver {
   /** A datagram (or one of its fragments) leaving by `link`, as it leaves. */
   transmitted(link: RouterInterface, buf: Uint8Array, packetId: number): void;
   /**
-   * A datagram that went no further, as it was then: `link` is where it came in (null for one the
-   * router made), `origin` what decided a hook's DROP (a rule, a policy) when known.
+   * A datagram that went no further, as it was then: `link` is where it came in (for one the
+   * router made, where it was routed, if it was), `origin` what decided a hook's DROP (a rule, a
+   * policy) when known.
    */
   dropped(link: RouterInterface | null, buf: Uint8Array, packetId: number, reason: DropReason, origin: string | null): void;
 }

@@ -56,6 +56,11 @@ const DROP_REASON_NAMES: readonly string[] = [
   'no-neighbour',
 ];
 
+/** A drop reason as stats name it (`no-route`). */
+export function dropReasonName(reason: DropReason): string {
+  return DROP_REASON_NAMES[reason] ?? `reason-${reason}`;
+}
+
 export const Counter = {
   RECEIVED: 0,
   FORWARDED: 1,

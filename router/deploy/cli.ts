@@ -10,6 +10,7 @@ import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
 import { ConfigErrors } from './lab/lab-config.ts';
 import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
+import { runCapture } from './cli-capture.ts';
 import { KernelRefusal, runScenarioCommand } from './cli-scenario.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
@@ -22,6 +23,7 @@ const USAGE = `usage:
   vrouter scenario run FILE.yaml [--kernel | --compare] [--junit FILE] [--keep]
   vrouter scenario check FILE.yaml [--kernel]
   vrouter link SEGMENT [down|up] [delay 50ms] [loss 5%] ...   change a lab segment
+  vrouter capture [-i IFACE]... -w FILE|- [-c N] [FILTER-EXPR]   live pcapng of the interfaces
   vrouter stats [--socket PATH]    packet counters and drops by reason
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
@@ -97,6 +99,8 @@ async function main(argv: string[]): Promise<void> {
       return runExec(takeOption(argv, '--config'), argv);
     case 'link':
       return runLink(socketPath(argv), argv);
+    case 'capture':
+      return runCapture(socketPath(argv), argv);
     case 'stats':
     case 'interfaces':
     case 'routes': {

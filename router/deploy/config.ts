@@ -45,6 +45,8 @@ export interface HelpersConfig {
 export interface RouterConfig {
   file: string;
   control: string;
+  /** `capture: FILE.pcapng`, resolved against the config's directory; null without. */
+  capture: string | null;
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
   rules: RulesSource | null;
@@ -191,16 +193,17 @@ export function parseConfig(file: string, text: string, options: LoadOptions = {
 export function parseRouterConfig(reader: ConfigReader, options: LoadOptions = {}): RouterConfig {
   const file = reader.file;
   const exists = options.namespaceExists ?? namespaceExists;
-  const top = reader.requireMap([], ['control', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers']);
+  const top = reader.requireMap([], ['control', 'capture', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers']);
 
   const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : reader.string(['control'], top.control);
+  const capture = top.capture === undefined ? null : readCapturePath(reader, ['capture'], top.capture);
   if (top.interfaces === undefined) reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces');
   const interfaces = readInterfaces(reader, exists);
   const routes = top.routes === undefined ? [] : readRoutes(reader, interfaces);
   const rules = top.rules === undefined || top.rules === null ? null : readRules(reader, top.rules);
   const conntrack = top.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : readConntrack(reader);
   const helpers = top.helpers === undefined ? { ftp: { ports: [21], loose: false } } : readHelpers(reader);
-  return { file, control, interfaces, routes, rules, conntrack, helpers };
+  return { file, control, capture, interfaces, routes, rules, conntrack, helpers };
 }
 
 function readInterfaces(reader: ConfigReader, exists: (name: string) => boolean): InterfaceConfig[] {
@@ -309,4 +312,11 @@ export function readHelpers(reader: ConfigReader, base: Path = ['helpers']): Hel
     if (raw.loose !== undefined) ftp.loose = reader.boolean([...at, 'loose'], raw.loose);
   }
   return { ftp };
+}
+
+/** `capture: FILE.pcapng`: a path (relative to the config file), to a .pcapng file. */
+export function readCapturePath(reader: ConfigReader, at: Path, value: unknown): string {
+  const text = reader.string(at, value);
+  if (!text.endsWith('.pcapng')) reader.fail(at, value, 'must name a .pcapng file (captures are pcapng)');
+  return resolve(dirname(reader.file), text);
 }

@@ -15,6 +15,17 @@ export function setRequestDefaults(defaults: Record<string, unknown>): void {
   Object.assign(requestDefaults, defaults);
 }
 
+/** One request line, with this process's defaults (`router`). */
+export function requestLine(command: string, args: Record<string, unknown>): string {
+  return `${JSON.stringify({ command, args: { ...requestDefaults, ...args } })}\n`;
+}
+
+/** A socket error as the tools report it. */
+export function connectionError(path: string, error: NodeJS.ErrnoException): ControlError {
+  const hint = error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? ' (is `vrouter run` running with this control socket?)' : '';
+  return new ControlError(`control socket ${path}: ${error.message}${hint}`);
+}
+
 /**
  * Sends one request and calls `onResult` for every result line until the router closes the
  * connection (one line for one-shot commands, one per event for streaming ones).
@@ -31,7 +42,7 @@ export function controlRequest(
     let buffered = '';
     let failed: Error | null = null;
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ command, args: { ...requestDefaults, ...args } })}\n`));
+    socket.on('connect', () => socket.write(requestLine(command, args)));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       let newline: number;
@@ -43,10 +54,7 @@ export function controlRequest(
         else failed = new ControlError(message.error ?? 'request failed');
       }
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      const hint = error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? ' (is `vrouter run` running with this control socket?)' : '';
-      reject(new ControlError(`control socket ${path}: ${error.message}${hint}`));
-    });
+    socket.on('error', (error: NodeJS.ErrnoException) => reject(connectionError(path, error)));
     socket.on('close', () => (failed ? reject(failed) : resolve()));
   });
   return { done, cancel: () => socket.end() };

@@ -7,6 +7,7 @@
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 
 export interface ControlReply {
   send(result: unknown): void;
@@ -15,6 +16,11 @@ export interface ControlReply {
   end(): void;
   /** Called when the client disconnects; streaming handlers unsubscribe here. */
   onClose(listener: () => void): void;
+  /**
+   * The connection itself, for a stream of bytes after the reply line (a capture's pcapng):
+   * nothing more is framed as JSON lines on it.
+   */
+  raw(): Writable;
 }
 
 /** A one-shot handler returns its result (or throws a message); a streaming one returns nothing and uses `reply`. */
@@ -104,6 +110,7 @@ export class ControlServer {
       fail: (error) => write({ ok: false, error }),
       end: () => socket.end(),
       onClose: (listener) => closeListeners.push(listener),
+      raw: () => socket,
     };
     let request: { command?: unknown; args?: unknown };
     try {

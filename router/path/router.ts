@@ -207,7 +207,7 @@ export class Router {
 
   private dropPacket(packet: Packet, reason: DropReason): void {
     this.stats.drop(reason);
-    if (this.observer !== null) this.observer.dropped(packet.inInterface, packet.buf, packet.id, reason, packet.dropOrigin);
+    if (this.observer !== null) this.observer.dropped(packet.inInterface ?? packet.outInterface, packet.buf, packet.id, reason, packet.dropOrigin);
     this.onDrop?.(packet);
   }
 

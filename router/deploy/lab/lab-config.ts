@@ -25,6 +25,7 @@ import {
   MAX_MTU,
   MIN_MTU,
   overlaps,
+  readCapturePath,
   readConntrack,
   readHelpers,
   readRules,
@@ -106,13 +107,14 @@ interface Attachment {
 export function parseLab(reader: ConfigReader, options: LoadOptions = {}, root: Path = []): LabSpec {
   const exists = options.namespaceExists ?? namespaceExists;
   const problems = new Problems(reader, root);
-  const top = reader.requireMap(root, ['name', 'control', 'segments', 'hosts', 'routers']);
+  const top = reader.requireMap(root, ['name', 'control', 'capture', 'segments', 'hosts', 'routers']);
   const name = problems.check(() => {
     const value = reader.string([...root, 'name'], top.name);
     if (!LAB_NAME.test(value)) reader.fail([...root, 'name'], value, 'must be 1-32 of A-Z a-z 0-9 _ . - (namespaces are named <name>-<host>)');
     return value;
   }, 'lab');
   const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : problems.check(() => reader.string([...root, 'control'], top.control), DEFAULT_CONTROL_SOCKET);
+  const capture = top.capture === undefined ? null : problems.check(() => readCapturePath(reader, [...root, 'capture'], top.capture), null);
   if (top.hosts === undefined && top.routers === undefined) problems.check(() => reader.fail(root, undefined, 'a lab needs hosts: or routers:'), null);
 
   const attachments: Attachment[] = [];
@@ -130,7 +132,7 @@ export function parseLab(reader: ConfigReader, options: LoadOptions = {}, root: 
   const segments: SegmentSpec[] = [...named].map((segment) => (listed[segment] === undefined ? { name: segment, impairment: {}, seed: seedOf(segment) } : readSegment(reader, problems, segment)));
   for (const router of routers) checkRoutes(reader, problems, router);
   if (problems.errors.length) throw new ConfigErrors(problems.errors);
-  return { name, file: reader.file, control, segments, hosts, routers };
+  return { name, file: reader.file, control, capture, segments, hosts, routers };
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

@@ -11,6 +11,10 @@
 import { formatIpv4Address } from '../../core/addresses.ts';
 import { RateLimitedLog } from '../../core/rate-limited-log.ts';
 import { buildRouter, type BuiltRouter } from '../../stack/build-router.ts';
+import { CaptureHub } from '../capture/capture-hub.ts';
+import { registerCaptureCommand } from '../capture/capture-command.ts';
+import { CaptureSession } from '../capture/capture-session.ts';
+import { openCaptureSink } from '../capture/capture-sink.ts';
 import { ControlServer } from '../control-server.ts';
 import { createNamespace, destroyNamespace, namespaceExists } from '../namespaces.ts';
 import { setUpInterface } from '../netns-setup.ts';
@@ -26,6 +30,7 @@ export interface RunningLab {
   readonly routers: ReadonlyMap<string, BuiltRouter>;
   readonly segments: ReadonlyMap<string, Segment>;
   readonly control: ControlServer;
+  readonly capture: CaptureHub;
   close(): void;
 }
 
@@ -95,8 +100,22 @@ export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promis
         built.router.attach(link, port);
       });
     }
+    const capture = new CaptureHub(
+      lab.routers.map((router) => ({
+        name: router.name,
+        router: routers.get(router.name)!.router,
+        descriptions: router.spec.interfaces.map((link, i) => `${formatIpv4Address(link.address)}/${link.prefixLength} on segment ${router.segments[i]}`),
+      })),
+      [...segments.values()],
+    );
+    if (lab.capture) {
+      const session = new CaptureSession({ sink: openCaptureSink(lab.capture), userApplication: `vrouter lab ${lab.name}` });
+      capture.start(session);
+      undo.push(() => void session.close());
+    }
     const control = new ControlServer(lab.control);
     registerLabCommands(control, lab, routers, segments);
+    registerCaptureCommand(control, capture);
     await control.listen();
     undo.push(() => control.close());
     return {
@@ -104,6 +123,7 @@ export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promis
       routers,
       segments,
       control,
+      capture,
       close: undoAll,
     };
   } catch (error) {

@@ -46,6 +46,8 @@ export interface LabSpec {
   name: string;
   file: string;
   control: string;
+  /** A pcapng file every packet of the lab is captured to while it runs (`capture:`), or null. */
+  capture: string | null;
   segments: SegmentSpec[];
   hosts: HostSpec[];
   routers: LabRouterSpec[];

@@ -17,6 +17,7 @@ export function labOfRouterConfig(config: RouterConfig): LabSpec {
     name: basename(config.file).replace(/\.ya?ml$/, ''),
     file: config.file,
     control: config.control,
+    capture: config.capture,
     segments: config.interfaces.map((link) => ({ name: link.name, impairment: {}, seed: seedOf(link.name) })),
     hosts: config.interfaces.map((link) => ({
       name: link.netns,

@@ -62,6 +62,12 @@ export class SegmentPort implements Device {
   }
 }
 
+/** What watches a segment's host ports while a capture runs (null otherwise): each datagram a host sends, and each one delivered to it. */
+export interface HostPortObserver {
+  hostSent(member: SegmentMember, buf: Uint8Array, offset: number, length: number): void;
+  hostReceived(member: SegmentMember, buf: Uint8Array, offset: number, length: number): void;
+}
+
 export interface SegmentOptions {
   impairment?: Partial<ImpairmentSettings>;
   /** Seeded in labs, so that impairments repeat. */
@@ -80,6 +86,8 @@ interface Queued {
 export class Segment {
   readonly members: SegmentMember[] = [];
   readonly counters: SegmentCounters = { packets: 0, bytes: 0, noNeighbour: 0, malformed: 0 };
+  /** A capture looking at the host ports; null while nobody looks. */
+  observer: HostPortObserver | null = null;
   readonly impairment: Impairment;
   private readonly owners = new Map<number, SegmentMember>();
   private readonly queue: Queued[] = [];
@@ -121,8 +129,14 @@ export class Segment {
    */
   attachHost(name: string, address: number, gateway: number, device: Device): SegmentMember {
     const member = this.addMember(name, MemberKind.HOST, address, gateway);
-    member.receiver = (buf, flags) => void device.transmit(buf, 0, buf.length, 0, flags);
-    device.setReceiver((buf) => void this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf)));
+    member.receiver = (buf, flags) => {
+      if (this.observer !== null) this.observer.hostReceived(member, buf, 0, buf.length);
+      device.transmit(buf, 0, buf.length, 0, flags);
+    };
+    device.setReceiver((buf) => {
+      if (this.observer !== null) this.observer.hostSent(member, buf, 0, buf.length);
+      this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf));
+    });
     return member;
   }
 
