@@ -12,7 +12,7 @@ import type { Router } from '../path/router.ts';
 import { RateLimitedLog } from '../core/rate-limited-log.ts';
 import type { HookOps } from '../core/hooks.ts';
 import { ConntrackCore, type ConntrackOptions } from '../../netfilter/conntrack/conntrack-core.ts';
-import { createTrackers, genericTracker, type TrackerOptions } from '../../netfilter/conntrack/trackers/index.ts';
+import { createGenericTracker, createTrackers, type TrackerOptions } from '../../netfilter/conntrack/trackers/index.ts';
 import { seqAdjustHookOps, seqOffset } from '../../netfilter/conntrack/seqadj.ts';
 import { Defrag } from '../../netfilter/defrag.ts';
 import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
@@ -74,7 +74,7 @@ export class NetfilterStack {
     // One keymap, shared by the GRE tracker (reads it) and the PPTP helper (fills it).
     const keymap = trackerOptions.greKeymap ?? new GreKeymap();
     const trackers = createTrackers({ ...trackerOptions, greKeymap: keymap, tcp: { ...trackerOptions.tcp, seqOffset } });
-    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log, ...(options.now ? { now: options.now } : {}) });
+    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: createGenericTracker(trackerOptions), helpers: this.helpers, log, ...(options.now ? { now: options.now } : {}) });
     this.nat = new NatCore(this.conntrack, random);
     this.rules = new RuleTables({
       reject: router,
