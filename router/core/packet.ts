@@ -10,6 +10,7 @@
  * PacketConntrack and PacketCtTemplate (see netfilter/conntrack/conntrack-entry.ts and template.ts).
  */
 import type { RouterInterface } from './interfaces.ts';
+import type { DropReason } from './stats.ts';
 
 /** The connection a packet belongs to; its members are declared by netfilter. */
 export interface PacketConntrack {}
@@ -32,6 +33,11 @@ export class Packet {
   ctTemplate: PacketCtTemplate | null = null;
   /** Largest fragment of a datagram that defrag reassembled: output refragments to this size. */
   fragMaxSize = 0;
+  /**
+   * Set by a hook op just before it returns DROP for a reason of its own (NAT, seqadj, a helper),
+   * so the drop is counted under that reason; a drop without one counts as `hook-drop`.
+   */
+  dropReason: DropReason | null = null;
 
   constructor(buf: Buffer, inInterface: RouterInterface | null) {
     this.buf = buf;

@@ -170,7 +170,7 @@ export class Router {
       case Verdict.ACCEPT:
         return this.afterHook(hook, packet);
       case Verdict.DROP:
-        return this.dropPacket(packet, DropReason.HOOK_DROP);
+        return this.dropPacket(packet, packet.dropReason ?? DropReason.HOOK_DROP);
       case Verdict.STOLEN:
         return;
       case Verdict.QUEUE:
