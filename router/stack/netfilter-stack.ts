@@ -17,10 +17,10 @@ import { seqAdjustHookOps, seqOffset } from '../../netfilter/conntrack/seqadj.ts
 import { Defrag } from '../../netfilter/defrag.ts';
 import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
 import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
-import { createPptpHelper } from '../../netfilter/helpers/pptp.ts';
+import { createPptpHelper, type PptpCounters, type PptpHelper } from '../../netfilter/helpers/pptp.ts';
 import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
 import { RuleTables } from '../../netfilter/tables/index.ts';
-import { createPptpNat, type PptpNat } from '../../nat/helpers/nat-pptp.ts';
+import { createPptpNat, type PptpNat, type PptpNatCounters } from '../../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../../nat/nat-core.ts';
 import { NatHooks } from '../../nat/nat-hooks.ts';
 import { natTargetTypes } from '../../nat/nat-targets.ts';
@@ -59,7 +59,8 @@ export class NetfilterStack {
   readonly rules: RuleTables;
   readonly nat: NatCore;
   readonly natHooks: NatHooks;
-  /** The PPTP helper's NAT half, when pptp is offered (its counters). */
+  /** The PPTP helper's two halves, when pptp is offered (their counters). */
+  readonly pptp: PptpHelper | null = null;
   readonly pptpNat: PptpNat | null = null;
 
   constructor(
@@ -92,17 +93,21 @@ export class NetfilterStack {
     }
     if (offered.includes('pptp')) {
       const table = this.conntrack.table;
-      this.helpers.register(
-        createPptpHelper({
-          expectations,
-          keymap,
-          destroyConnection: (entry) => this.conntrack.destroy(entry),
-          findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
-          nat: (this.pptpNat = createPptpNat({ nat: this.nat, log })),
-          log,
-        }),
-      );
+      this.pptp = createPptpHelper({
+        expectations,
+        keymap,
+        destroyConnection: (entry) => this.conntrack.destroy(entry),
+        findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
+        nat: (this.pptpNat = createPptpNat({ nat: this.nat, log })),
+        log,
+      });
+      this.helpers.register(this.pptp);
     }
+  }
+
+  /** What the helpers counted, by helper half (`vrouter stats`); only the helpers offered. */
+  helperCounters(): { pptp?: PptpCounters; 'pptp-nat'?: PptpNatCounters } {
+    return { ...(this.pptp ? { pptp: this.pptp.counters } : {}), ...(this.pptpNat ? { 'pptp-nat': this.pptpNat.counters } : {}) };
   }
 
   private trackingStarted = false;

@@ -1,6 +1,7 @@
 /**
- * `vrouter stats` shows what the modules inside netfilter dropped, by name: a drop by NAT or
- * sequence adjustment under its own reason, not the catch-all `hook-drop`. Packets go through routers built by buildRouter; the answer is
+ * `vrouter stats` shows what the modules inside netfilter dropped and counted, by name: a drop by
+ * NAT or sequence adjustment under its own reason (not the catch-all `hook-drop`), and the PPTP
+ * helper's two halves' counters. Packets go through routers built by buildRouter; the answer is
  * the stats command's, as the control socket would send it.
  */
 import { describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import type { BuiltRouter } from '../../../router/stack/build-router.ts';
 import { CommandSet } from '../../../router/deploy/command-registry.ts';
 import type { ControlReply } from '../../../router/deploy/control-server.ts';
 import { registerRouterCommands } from '../../../router/deploy/router-commands.ts';
+import { PptpMessageType as T } from '../../../netfilter/helpers/pptp-messages.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
@@ -15,10 +17,12 @@ import { icmpPacket, rawPacket, tcpPacket, udpPacket } from '../../support/packe
 import { RouterBench, interfaceSpec } from '../../support/router-bench.ts';
 import { ftpBench } from '../ftp/bench.ts';
 import { CLIENT, SERVER, Session } from '../ftp/session.ts';
+import { ControlSession, bench as pptpBench } from '../pptp/harness.ts';
 
 interface Stats {
   drops: Record<string, number>;
   conntrack: Record<string, number>;
+  helpers: Record<string, Record<string, number>>;
 }
 
 const NO_REPLY: ControlReply = { send() {}, fail() {}, end() {}, onClose() {} };
@@ -75,5 +79,17 @@ describe('vrouter stats', () => {
     // As the kernel's nf_confirm, the drop also counts in conntrack's own `drop` statistic.
     expect(after.conntrack.dropped).toBe(before + 1);
     b.bench.close();
+  });
+
+  it("shows the PPTP helper's and the PPTP NAT's counters", () => {
+    const b = pptpBench({ nat: true });
+    const s = new ControlSession(b).handshake();
+    s.pns(T.START_CONTROL_CONNECTION_REQUEST, { protocolVersion: 0x100 });
+    s.pac(T.START_CONTROL_CONNECTION_REPLY, { protocolVersion: 0x100, resultCode: 1 });
+    s.pns(T.OUTGOING_CALL_REQUEST, { callId: 1 });
+    const { helpers } = stats(b.router.built);
+    expect(helpers.pptp).toMatchObject({ messages: 3, invalid: 0, callsExpected: 0 });
+    expect(helpers['pptp-nat']).toMatchObject({ rewrites: 1, bindFailed: 0 });
+    b.router.close();
   });
 });
