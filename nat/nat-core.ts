@@ -7,15 +7,16 @@
  *   1. SNAT: keep the connection's own source if it is in range and unused, else reuse the mapping
  *      an existing connection from the same source address and port got (endpoint-independent
  *      mapping), if still unused;
- *   2. pick the address in the range by a hash of the addresses (the same client keeps the same
- *      public address; --persistent ignores the destination);
+ *   2. pick the address in the range by the kernel's hash of the addresses (find_best_ips_proto),
+ *      so that a client gets the public address the kernel would give it, and keeps it;
  *   3. keep the port if in range and unused, else search the range from an offset, at most 128
  *      tries and then halving, as the kernel does. DNAT without a port range never changes ports.
  */
 import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
 import type { ConntrackCore } from '../netfilter/conntrack/conntrack-core.ts';
 import { Status } from '../netfilter/conntrack/status.ts';
-import { Tuple, hashTupleFields } from '../netfilter/conntrack/tuple.ts';
+import { Tuple } from '../netfilter/conntrack/tuple.ts';
+import { jhash2, reciprocalScale } from '../netfilter/jhash.ts';
 import { IpProtocol } from '../router/wire/ipv4.ts';
 import { NatRangeFlag, type NatRange } from './nat-range.ts';
 
@@ -42,6 +43,8 @@ export class NatCore {
   private readonly bySource = new Map<string, Conntrack>();
   private readonly candidate = new Tuple();
   private readonly inverse = new Tuple();
+  /** The source address as the kernel hashes it: four words, the last three always zero. */
+  private readonly sourceWords = new Uint32Array(4);
 
   constructor(
     private readonly conntrack: ConntrackCore,
@@ -129,14 +132,21 @@ export class NatCore {
     return true;
   }
 
-  /** find_best_ips_proto: a hash of the addresses picks the address, so a client keeps its mapping. */
+  /**
+   * find_best_ips_proto: jhash2 over the source address as the kernel stores it (a 16-byte
+   * nf_inet_addr: the IPv4 address, then three zero words), seeded with the destination address
+   * (zone 0), or with 0 for --persistent; reciprocal_scale then maps the hash into the range.
+   */
   private bestAddress(tuple: Tuple, range: NatRange, manip: ManipType): void {
     if (!(range.flags & NatRangeFlag.MAP_IPS)) return;
     let address = range.minAddress;
     if (range.maxAddress !== range.minAddress) {
       const persistent = (range.flags & NatRangeFlag.PERSISTENT) !== 0;
-      const hash = hashTupleFields(tuple.src, persistent ? 0 : tuple.dst, persistent ? 0 : tuple.protocol, 0, 0);
-      address = (range.minAddress + (hash % (range.maxAddress - range.minAddress + 1))) >>> 0;
+      this.sourceWords[0] = kernelWord(tuple.src);
+      const hash = jhash2(this.sourceWords, 4, persistent ? 0 : kernelWord(tuple.dst));
+      // A u32 distance, as in the kernel: the whole address space wraps to 0 and maps to minAddress.
+      const distance = (range.maxAddress - range.minAddress + 1) >>> 0;
+      address = (range.minAddress + reciprocalScale(hash, distance)) >>> 0;
     }
     if (manip === ManipType.SRC) tuple.src = address;
     else tuple.dst = address;
@@ -185,6 +195,14 @@ export class NatCore {
       offset = Math.floor(this.random() * 65536);
     }
   }
+}
+
+/**
+ * An address as the kernel's jhash2 reads it: the network-order bytes loaded as one CPU word, on
+ * a little-endian machine (x86, arm64), so 10.0.1.2 is 0x0201000a.
+ */
+function kernelWord(address: number): number {
+  return (((address & 0xff) << 24) | ((address & 0xff00) << 8) | ((address >>> 8) & 0xff00) | (address >>> 24)) >>> 0;
 }
 
 function sourceKey(tuple: Tuple): string {

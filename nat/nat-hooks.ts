@@ -8,12 +8,13 @@
  * every packet is rewritten from the entry's tuples. ICMP errors about a NATed connection get the
  * datagram they quote translated back too (nf_nat_icmp_reply_translation).
  */
-import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../router/core/hooks.ts';
+import { Hook, Priority, Verdict, dropFor, type HookOps, type HookPoint } from '../router/core/hooks.ts';
 import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
 import type { Expectation } from '../netfilter/conntrack/expectation.ts';
 import { CtInfo, Status, ctinfoDirection } from '../netfilter/conntrack/status.ts';
 import { Tuple } from '../netfilter/conntrack/tuple.ts';
 import type { Packet } from '../router/core/packet.ts';
+import { DropReason } from '../router/core/stats.ts';
 import { ICMP } from '../router/wire/icmp.ts';
 import { IpProtocol, ipv4HeaderLength, ipv4Protocol } from '../router/wire/ipv4.ts';
 import { ManipType, NatCore, natInitialized, natStatusBit } from './nat-core.ts';
@@ -29,8 +30,6 @@ export function hookManip(hook: HookPoint): ManipType {
 
 export class NatHooks {
   private readonly target = new Tuple();
-  /** Packets dropped because NAT could not rewrite them (no free tuple, truncated headers). */
-  drops = 0;
 
   constructor(
     readonly core: NatCore,
@@ -53,14 +52,14 @@ export class NatHooks {
     const manip = hookManip(hook);
     const ctinfo = packet.ctinfo;
     if (ctinfo === CtInfo.RELATED || ctinfo === CtInfo.RELATED_REPLY) {
-      if (ipv4Protocol(packet.buf, 0) === IpProtocol.ICMP) return this.translateIcmpError(packet, entry, manip) ? Verdict.ACCEPT : this.drop();
+      if (ipv4Protocol(packet.buf, 0) === IpProtocol.ICMP) return this.translateIcmpError(packet, entry, manip) ? Verdict.ACCEPT : dropFor(packet, DropReason.NAT_TRUNCATED);
     }
     if ((ctinfo === CtInfo.NEW || ctinfo === CtInfo.RELATED) && !natInitialized(entry, manip)) {
       const verdict = this.chains.runNatChain(hook, packet);
       if (verdict !== Verdict.ACCEPT) return verdict;
-      if (!natInitialized(entry, manip) && !this.core.setupNull(entry, manip)) return this.drop();
+      if (!natInitialized(entry, manip) && !this.core.setupNull(entry, manip)) return dropFor(packet, DropReason.NAT_NO_TUPLE);
     }
-    return this.rewrite(packet, entry, manip) ? Verdict.ACCEPT : this.drop();
+    return this.rewrite(packet, entry, manip) ? Verdict.ACCEPT : dropFor(packet, DropReason.NAT_TRUNCATED);
   }
 
   /**
@@ -76,11 +75,6 @@ export class NatHooks {
       { flags: NatRangeFlag.MAP_IPS | NatRangeFlag.PROTO_SPECIFIED, minAddress: towards.src, maxAddress: towards.src, minPort: expectation.savedPort, maxPort: expectation.savedPort },
       ManipType.DST,
     );
-  }
-
-  private drop(): Verdict {
-    this.drops++;
-    return Verdict.DROP;
   }
 
   /** nf_nat_packet: rewrite when this manip type applies in this packet's direction. */

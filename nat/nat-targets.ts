@@ -5,7 +5,8 @@
  * REDIRECT rewrites to the router's own address, which needs a local stack that the router does
  * not have, so it is refused with that reason.
  */
-import { Verdict } from '../router/core/hooks.ts';
+import { Verdict, dropFor } from '../router/core/hooks.ts';
+import { DropReason } from '../router/core/stats.ts';
 import { OptionError } from '../netfilter/tables/errors.ts';
 import type { RuleHeader, Target, TargetBuilder, TargetType } from '../netfilter/tables/extension.ts';
 import type { Packet } from '../router/core/packet.ts';
@@ -57,7 +58,7 @@ class NatTarget implements Target {
       if (address === 0) return Verdict.DROP;
       range = { ...range, flags: range.flags | NatRangeFlag.MAP_IPS, minAddress: address, maxAddress: address };
     }
-    return this.nat.setup(entry, range, this.kind.manip) ? Verdict.ACCEPT : Verdict.DROP;
+    return this.nat.setup(entry, range, this.kind.manip) ? Verdict.ACCEPT : dropFor(packet, DropReason.NAT_NO_TUPLE);
   }
 
   save(): string {

@@ -6,6 +6,7 @@
 //   tcp-connect HOST PORT [MS]    try to connect within MS (default 10000): {result: "connected"|"timeout"|error code}
 //   udp-echo PORT                 echo datagrams back until killed
 //   udp-ask HOST PORT TEXT [MS]   send TEXT, wait up to MS (default 5000) for the reply: {reply} or {error}
+//   udp-send HOST PORT FROM...    send one datagram from each local address FROM: {sent}
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -63,6 +64,22 @@ switch (mode) {
     socket.on('message', (message) => (print({ reply: message.toString() }), process.exit(0)));
     socket.on('error', (error) => (print({ error: error.code }), process.exit(0)));
     socket.connect(Number(args[1]), args[0], () => socket.send(args[2]));
+    break;
+  }
+  case 'udp-send': {
+    deadline(5_000);
+    const [host, port, ...sources] = args;
+    let sent = 0;
+    for (const address of sources) {
+      const socket = createSocket('udp4');
+      socket.on('error', (error) => (print({ error: error.code }), process.exit(1)));
+      socket.bind({ address }, () =>
+        socket.send('x', Number(port), host, () => {
+          socket.close();
+          if (++sent === sources.length) print({ sent });
+        }),
+      );
+    }
     break;
   }
   default:

@@ -13,6 +13,7 @@
 import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import type { HelperRegistry } from '../helpers/helper-registry.ts';
 import type { Packet } from '../../router/core/packet.ts';
+import { DropReason } from '../../router/core/stats.ts';
 import { RateLimitedLog } from '../../router/core/rate-limited-log.ts';
 import { icmpIsError, icmpType } from '../../router/wire/icmp.ts';
 import { IpProtocol, ipv4Dst, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src } from '../../router/wire/ipv4.ts';
@@ -219,14 +220,17 @@ export class ConntrackCore {
     if (!entry?.helper || packet.ctinfo === CtInfo.RELATED_REPLY) return Verdict.ACCEPT;
     if (ipv4Protocol(packet.buf, 0) !== entry.tuples[0].protocol) return Verdict.ACCEPT;
     const helper = entry.helper;
+    let verdict: Verdict;
     try {
-      return helper.help(packet, entry, packet.ctinfo, ipv4HeaderLength(packet.buf, 0));
+      verdict = helper.help(packet, entry, packet.ctinfo, ipv4HeaderLength(packet.buf, 0));
     } catch (error) {
       // A helper bug costs its own verdict, never the router.
       this.counters.helperFaults++;
       this.log.log(`helper-${helper.name}`, `helper ${helper.name} failed: ${(error as Error).message}`);
-      return helper.faultVerdict ?? Verdict.ACCEPT;
+      verdict = helper.faultVerdict ?? Verdict.ACCEPT;
     }
+    if (verdict === Verdict.DROP) packet.dropReason ??= DropReason.HELPER_DROP;
+    return verdict;
   }
 
   /** __nf_conntrack_confirm: original-direction packets of a new entry insert it into the table. */

@@ -10,7 +10,8 @@
  */
 import { CtInfo, Status, ctinfoDirection } from './status.ts';
 import type { Conntrack } from './conntrack-entry.ts';
-import { Priority, Verdict, Hook, type HookOps } from '../../router/core/hooks.ts';
+import { Priority, Verdict, Hook, dropFor, type HookOps } from '../../router/core/hooks.ts';
+import { DropReason } from '../../router/core/stats.ts';
 import type { Packet } from '../../router/core/packet.ts';
 import { updateChecksumField32 } from '../../router/wire/checksum.ts';
 import { readU32, writeU32 } from '../../router/wire/bytes.ts';
@@ -129,7 +130,7 @@ export function seqAdjustHookOps(onMalformed: () => void): HookOps[] {
     if (ipv4Protocol(packet.buf, 0) !== IpProtocol.TCP) return Verdict.ACCEPT;
     if (adjustSequence(entry, ctinfoDirection(packet.ctinfo), packet.buf, ipv4HeaderLength(packet.buf, 0))) return Verdict.ACCEPT;
     onMalformed();
-    return Verdict.DROP;
+    return dropFor(packet, DropReason.SEQADJ_MALFORMED);
   };
   const priority = Priority.CONNTRACK_HELPER + 1;
   return [

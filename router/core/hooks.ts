@@ -6,6 +6,7 @@
  * and swaps it in, so a packet that is already walking a chain keeps the array it started with.
  */
 import type { Packet } from './packet.ts';
+import type { DropReason } from './stats.ts';
 
 export const Hook = {
   PRE_ROUTING: 0,
@@ -49,6 +50,12 @@ export const Verdict = {
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
 export type HookFn = (packet: Packet, hook: HookPoint) => Verdict;
+
+/** DROP, counted under `reason` (`vrouter stats`) rather than as a plain hook-drop. */
+export function dropFor(packet: Packet, reason: DropReason): Verdict {
+  packet.dropReason = reason;
+  return Verdict.DROP;
+}
 
 export interface HookOps {
   readonly hook: HookPoint;

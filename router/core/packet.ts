@@ -10,6 +10,7 @@
  * PacketConntrack and PacketCtTemplate (see netfilter/conntrack/conntrack-entry.ts and template.ts).
  */
 import type { RouterInterface } from './interfaces.ts';
+import type { DropReason } from './stats.ts';
 
 /** The connection a packet belongs to; its members are declared by netfilter. */
 export interface PacketConntrack {}
@@ -41,6 +42,11 @@ export class Packet {
    * set by the hook op that dropped (a string made when the rules were loaded), null otherwise.
    */
   dropOrigin: string | null = null;
+  /**
+   * Set by a hook op just before it returns DROP for a reason of its own (NAT, seqadj, a helper),
+   * so the drop is counted under that reason; a drop without one counts as `hook-drop`.
+   */
+  dropReason: DropReason | null = null;
 
   constructor(buf: Buffer, inInterface: RouterInterface | null) {
     this.buf = buf;

@@ -14,6 +14,7 @@ export const DropReason = {
   NO_ROUTE: 8,
   TTL_EXCEEDED: 9,
   FRAGMENTATION_NEEDED: 10,
+  /** A hook op (a rule's DROP, a match's hotdrop) dropped it without a reason of its own. */
   HOOK_DROP: 11,
   QUEUE_NO_HANDLER: 12,
   LOCAL_L4_MALFORMED: 13,
@@ -28,6 +29,14 @@ export const DropReason = {
   INTERFACE_DOWN: 20,
   /** The next hop is on the egress subnet but nobody there owns it (where ARP would fail). */
   NO_NEIGHBOUR: 21,
+  /** NAT found no free tuple for a new connection's binding (SNAT, DNAT, MASQUERADE, null binding). */
+  NAT_NO_TUPLE: 22,
+  /** NAT could not rewrite the packet: its L4 header (or the one an ICMP error quotes) is cut short. */
+  NAT_TRUNCATED: 23,
+  /** Sequence adjustment met malformed TCP options (the kernel's nf_ct_seq_adjust failing). */
+  SEQADJ_MALFORMED: 24,
+  /** A conntrack helper dropped the packet (FTP: a command cut short, no room for an expectation). */
+  HELPER_DROP: 25,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -54,6 +63,10 @@ const DROP_REASON_NAMES: readonly string[] = [
   'internal-error',
   'interface-down',
   'no-neighbour',
+  'nat-no-tuple',
+  'nat-truncated',
+  'seqadj-malformed',
+  'helper-drop',
 ];
 
 /** A drop reason as stats name it (`no-route`). */

@@ -20,7 +20,13 @@ export interface InterfaceDescription {
 export function registerRouterCommands(control: CommandRegistry, built: BuiltRouter, described: readonly InterfaceDescription[]): void {
   const { router, netfilter } = built;
   control.register('stats', {
-    handler: () => ({ ...router.stats.snapshot(), hookDrops: router.stats.hookDropsByOrigin(), conntrack: { ...netfilter.conntrack.counters, entries: netfilter.conntrack.table.size }, defrag: netfilter.defrag.counters }),
+    handler: () => ({
+      ...router.stats.snapshot(),
+      hookDrops: router.stats.hookDropsByOrigin(),
+      conntrack: { ...netfilter.conntrack.counters, entries: netfilter.conntrack.table.size },
+      defrag: netfilter.defrag.counters,
+      helpers: netfilter.helperCounters(),
+    }),
   });
   control.register('interfaces', {
     handler: () =>

@@ -183,7 +183,7 @@ export class Router {
         return this.afterHook(hook, packet);
       case Verdict.DROP:
         this.stats.dropByOp(packet.dropOrigin ?? chain[result.stoppedAt]!.name);
-        return this.dropPacket(packet, DropReason.HOOK_DROP);
+        return this.dropPacket(packet, packet.dropReason ?? DropReason.HOOK_DROP);
       case Verdict.STOLEN:
         return;
       case Verdict.QUEUE:

@@ -12,15 +12,15 @@ import type { Router } from '../path/router.ts';
 import { RateLimitedLog } from '../core/rate-limited-log.ts';
 import type { HookOps } from '../core/hooks.ts';
 import { ConntrackCore, type ConntrackOptions } from '../../netfilter/conntrack/conntrack-core.ts';
-import { createTrackers, genericTracker, type TrackerOptions } from '../../netfilter/conntrack/trackers/index.ts';
+import { createGenericTracker, createTrackers, type TrackerOptions } from '../../netfilter/conntrack/trackers/index.ts';
 import { seqAdjustHookOps, seqOffset } from '../../netfilter/conntrack/seqadj.ts';
 import { Defrag } from '../../netfilter/defrag.ts';
 import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
 import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
-import { createPptpHelper } from '../../netfilter/helpers/pptp.ts';
+import { createPptpHelper, type PptpCounters, type PptpHelper } from '../../netfilter/helpers/pptp.ts';
 import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
 import { RuleTables } from '../../netfilter/tables/index.ts';
-import { createPptpNat, type PptpNat } from '../../nat/helpers/nat-pptp.ts';
+import { createPptpNat, type PptpNat, type PptpNatCounters } from '../../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../../nat/nat-core.ts';
 import { NatHooks } from '../../nat/nat-hooks.ts';
 import { natTargetTypes } from '../../nat/nat-targets.ts';
@@ -59,7 +59,8 @@ export class NetfilterStack {
   readonly rules: RuleTables;
   readonly nat: NatCore;
   readonly natHooks: NatHooks;
-  /** The PPTP helper's NAT half, when pptp is offered (its counters). */
+  /** The PPTP helper's two halves, when pptp is offered (their counters). */
+  readonly pptp: PptpHelper | null = null;
   readonly pptpNat: PptpNat | null = null;
 
   constructor(
@@ -74,7 +75,7 @@ export class NetfilterStack {
     // One keymap, shared by the GRE tracker (reads it) and the PPTP helper (fills it).
     const keymap = trackerOptions.greKeymap ?? new GreKeymap();
     const trackers = createTrackers({ ...trackerOptions, greKeymap: keymap, tcp: { ...trackerOptions.tcp, seqOffset } });
-    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: genericTracker, helpers: this.helpers, log, ...(options.now ? { now: options.now } : {}) });
+    this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: createGenericTracker(trackerOptions), helpers: this.helpers, log, ...(options.now ? { now: options.now } : {}) });
     this.nat = new NatCore(this.conntrack, random);
     this.rules = new RuleTables({
       reject: router,
@@ -92,17 +93,21 @@ export class NetfilterStack {
     }
     if (offered.includes('pptp')) {
       const table = this.conntrack.table;
-      this.helpers.register(
-        createPptpHelper({
-          expectations,
-          keymap,
-          destroyConnection: (entry) => this.conntrack.destroy(entry),
-          findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
-          nat: (this.pptpNat = createPptpNat({ nat: this.nat, log })),
-          log,
-        }),
-      );
+      this.pptp = createPptpHelper({
+        expectations,
+        keymap,
+        destroyConnection: (entry) => this.conntrack.destroy(entry),
+        findGre: (t) => table.find(t.src, t.dst, t.protocol, t.srcPort, t.dstPort)?.entry ?? null,
+        nat: (this.pptpNat = createPptpNat({ nat: this.nat, log })),
+        log,
+      });
+      this.helpers.register(this.pptp);
     }
+  }
+
+  /** What the helpers counted, by helper half (`vrouter stats`); only the helpers offered. */
+  helperCounters(): { pptp?: PptpCounters; 'pptp-nat'?: PptpNatCounters } {
+    return { ...(this.pptp ? { pptp: this.pptp.counters } : {}), ...(this.pptpNat ? { 'pptp-nat': this.pptpNat.counters } : {}) };
   }
 
   private trackingStarted = false;

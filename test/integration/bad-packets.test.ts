@@ -179,6 +179,7 @@ interface Stats {
   drops: Record<string, number>;
   conntrack: Record<string, number>;
   defrag: Record<string, number>;
+  helpers: Record<string, Record<string, number>>;
 }
 type Delta = Record<string, number>;
 
@@ -186,6 +187,9 @@ function flatten(stats: Stats): Delta {
   const flat: Delta = {};
   for (const group of ['counters', 'drops', 'conntrack', 'defrag'] as const) {
     for (const [name, value] of Object.entries(stats[group] ?? {})) flat[`${group}.${name}`] = value;
+  }
+  for (const [helper, counters] of Object.entries(stats.helpers ?? {})) {
+    for (const [name, value] of Object.entries(counters)) flat[`helpers.${helper}.${name}`] = value;
   }
   return flat;
 }
@@ -854,13 +858,13 @@ for (const tracked of [false, true]) {
       const all = toServer.bad.length + toServer.odd.length;
       // The router serves no GRE: every one sent to it is answered with protocol unreachable (and,
       // tracked, that error about an untracked packet is INVALID too). Tracked, MASQUERADE cannot
-      // rewrite a GRE header under 8 bytes and drops it, as nf_nat_proto_gre does.
+      // rewrite a GRE header under 8 bytes and drops it (nat-truncated), as nf_nat_proto_gre does.
       const short = toServer.odd.filter((p) => p.length - 20 < 8).length;
       expectMoved(
         delta,
         tracked
-          ? { 'drops.local-unserved': all, 'conntrack.invalid': 3 * toServer.bad.length, 'drops.hook-drop': toServer.bad.length + short, 'drops.internal-error': 0 }
-          : { 'drops.local-unserved': all, 'conntrack.invalid': 0, 'drops.hook-drop': 0, 'drops.internal-error': 0 },
+          ? { 'drops.local-unserved': all, 'conntrack.invalid': 3 * toServer.bad.length, 'drops.hook-drop': toServer.bad.length, 'drops.nat-truncated': short, 'drops.internal-error': 0 }
+          : { 'drops.local-unserved': all, 'conntrack.invalid': 0, 'drops.hook-drop': 0, 'drops.nat-truncated': 0, 'drops.internal-error': 0 },
       );
       await site.expectHealthy();
     });
@@ -956,10 +960,12 @@ for (const tracked of [false, true]) {
       });
       const connections = FTP_CLIENT_LINES.length;
       if (tracked) {
-        // The out-of-window segments are INVALID; every partial command is dropped (retransmissions too).
+        // The out-of-window segments are INVALID and dropped by rule; the helper drops every partial
+        // command (retransmissions too).
         const partial = FTP_CLIENT_LINES.filter((l) => l.tracked === 'dropped').length;
         expect(delta['conntrack.invalid']).toBeGreaterThanOrEqual(2 * connections);
-        expect(delta['drops.hook-drop']).toBeGreaterThanOrEqual(2 * connections + partial);
+        expect(delta['drops.hook-drop']).toBeGreaterThanOrEqual(2 * connections);
+        expect(delta['drops.helper-drop']).toBeGreaterThanOrEqual(partial);
       } else {
         expect(delta['conntrack.invalid'] ?? 0).toBe(0);
       }
@@ -989,6 +995,12 @@ for (const tracked of [false, true]) {
         // The call's GRE came as expected (PPTP timeout 600 s), was answered, and went with the call.
         expect(eventLines).toMatch(/\[NEW\] gre +47 600 src=10\.0\.1\.2 dst=203\.0\.113\.2 srckey=0x1234 dstkey=0x5678 /);
         expect(eventLines).toMatch(/\[DESTROY\] gre +47 \d+ src=10\.0\.1\.2 dst=203\.0\.113\.2 srckey=0x1234 dstkey=0x5678 .*\[ASSURED\]/);
+        // What the helper's two halves saw reaches `vrouter stats`: the call's messages, the
+        // truncated and refused ones, and the call ids NAT rewrote.
+        expect(delta['helpers.pptp.messages']).toBeGreaterThan(0);
+        expect(delta['helpers.pptp.truncated']).toBeGreaterThan(0);
+        expect(delta['helpers.pptp.callsExpected']).toBeGreaterThan(0);
+        expect(delta['helpers.pptp-nat.rewrites']).toBeGreaterThan(0);
       }
       // Nothing in the PPTP helper drops; NAT rewrites call ids in place, never the length.
       expect(serverGot.map((b) => b.length)).toEqual(timelines.clientBytes);

@@ -45,8 +45,12 @@ export function createTrackers(options: TrackerOptions = {}): Map<number, L4Trac
   return new Map(trackers.map((tracker) => [tracker.protocol, tracker]));
 }
 
-/** For protocols with no tracker of their own, with the default 600 s; a configuration that
- * overrides `generic` builds `new GenericTracker(seconds)` instead. */
+/** For protocols with no tracker of their own, with the configured `generic` timeout. */
+export function createGenericTracker(options: TrackerOptions = {}): L4Tracker {
+  return new GenericTracker(resolveTimeouts(options.timeouts).generic);
+}
+
+/** The generic tracker with the kernel's default timeout (600 s). */
 export const genericTracker: L4Tracker = new GenericTracker(DEFAULT_TIMEOUTS.generic);
 
 /** The tracker asked for the entry to go now (its timeout is 0); see tcp.ts. */

@@ -8,7 +8,7 @@
  *         -A PREROUTING -p tcp --dport PORT -j DNAT --to-destination TO (options.dnat, first port)
  *
  * `forward(buf)` hands the datagram to the router on the interface its source lives behind and
- * returns what came out (or that a hook dropped it), with the router's own Packet for what
+ * returns what came out (or that a hook dropped it, and under which reason), with the router's own Packet for what
  * netfilter left on it. The router forwards for real: TTL goes down by one, routes decide the way out.
  */
 import { createFtpHelpers } from '../../../netfilter/helpers/ftp.ts';
@@ -50,7 +50,18 @@ export interface Forwarded {
   /** What the router transmitted for it (a copy), and by which interface; null for a drop. */
   out: Buffer | null;
   via: string | null;
+  /** Under which reason `vrouter stats` counts the drop; null when it went on. */
+  dropReason: DropReason | null;
 }
+
+/** The reasons a hook op's DROP is counted under: the helper's, NAT's, seqadj's, or a rule's. */
+const HOOK_OP_DROPS: readonly DropReason[] = [
+  DropReason.HOOK_DROP,
+  DropReason.HELPER_DROP,
+  DropReason.NAT_NO_TUPLE,
+  DropReason.NAT_TRUNCATED,
+  DropReason.SEQADJ_MALFORMED,
+];
 
 /** nf_conntrack_ftp's names: `ftp` for port 21, `ftp-PORT` for any other. */
 const helperName = (port: number): string => (port === 21 ? 'ftp' : `ftp-${port}`);
@@ -99,9 +110,9 @@ export function ftpBench(options: FtpBenchOptions = {}) {
    */
   const forward = (buf: Buffer): Forwarded => {
     const { packet, sent, drops, forwarded } = bench.receive(buf);
-    if (packet && sent.length === 0 && drops.length === 1 && drops[0] === DropReason.HOOK_DROP) return { verdict: Verdict.DROP, packet, out: null, via: null };
+    if (packet && sent.length === 0 && drops.length === 1 && HOOK_OP_DROPS.includes(drops[0]!)) return { verdict: Verdict.DROP, packet, out: null, via: null, dropReason: drops[0]! };
     const answered = !forwarded && drops.length === 1 && drops[0] === DropReason.LOCAL_UNSERVED;
-    if (packet && sent.length === 1 && (forwarded ? drops.length === 0 : answered)) return { verdict: Verdict.ACCEPT, packet, out: sent[0]!.buf, via: sent[0]!.via };
+    if (packet && sent.length === 1 && (forwarded ? drops.length === 0 : answered)) return { verdict: Verdict.ACCEPT, packet, out: sent[0]!.buf, via: sent[0]!.via, dropReason: null };
     throw new Error(`expected a hook drop or one datagram out, got ${sent.length} out (${sent.map((s) => s.via).join(',')}), drops [${drops.join(',')}], forwarded ${forwarded}`);
   };
 

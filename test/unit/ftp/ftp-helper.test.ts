@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CtInfo } from '../../../netfilter/conntrack/status.ts';
 import { FtpConnectionState, FtpType, createFtpHelpers, findFtpCommand, recordNewlineSeq } from '../../../netfilter/helpers/ftp.ts';
 import { Verdict } from '../../../router/core/hooks.ts';
+import { DropReason } from '../../../router/core/stats.ts';
 import { formatIpv4Address } from '../../../router/core/addresses.ts';
 import { ExpectationTable } from '../../../netfilter/conntrack/expectation-table.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
@@ -136,11 +137,11 @@ function expected(b: FtpBench): string[] {
 }
 
 describe('FTP helper verdicts', () => {
-  it.each(CLIENT_CASES.filter(([, result]) => result === 'partial'))('drops the partial client line %j, and reads its retransmission', (payload) => {
+  it.each(CLIENT_CASES.filter(([, result]) => result === 'partial'))('drops the partial client line %j (a helper-drop), and reads its retransmission', (payload) => {
     const b = ftpBench();
     const s = new Session(b).login();
     const at = s.next[CLIENT];
-    expect(s.line(CLIENT, payload).verdict).toBe(Verdict.DROP);
+    expect(s.line(CLIENT, payload)).toMatchObject({ verdict: Verdict.DROP, dropReason: DropReason.HELPER_DROP });
     expect(b.core.expectations.size).toBe(0);
     expect(b.logLines.at(-1)).toMatch(/^vrouter: nf_ct_ftp: dropping packet: partial matching of `(PORT|EPRT)'$/);
     // The drop is not recorded for line sync: a line right after the dropped bytes is not read.

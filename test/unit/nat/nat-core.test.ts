@@ -6,7 +6,7 @@ import { createTrackers, genericTracker } from '../../../netfilter/conntrack/tra
 import { HelperRegistry } from '../../../netfilter/helpers/helper-registry.ts';
 import { Hook, Verdict } from '../../../router/core/hooks.ts';
 import { ManipType, NatCore } from '../../../nat/nat-core.ts';
-import { parseNatRange } from '../../../nat/nat-range.ts';
+import { NatRangeFlag, parseNatRange } from '../../../nat/nat-range.ts';
 import { Packet } from '../../../router/core/packet.ts';
 import { formatIpv4Address } from '../../../router/core/addresses.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
@@ -74,6 +74,32 @@ describe('NAT bindings', () => {
     const b = first(syn('10.0.1.2', 40001));
     nat.setup(b.conntrack!, parseNatRange('198.51.100.10-198.51.100.20:5000-5010'), ManipType.SRC);
     expect(formatIpv4Address(b.conntrack!.tuples[1].dst)).toBe(address);
+  });
+
+  /**
+   * What a kernel 6.x chose for UDP from 10.0.1.2..9 (conntrack -L): SNAT --to-source
+   * 198.51.100.10-198.51.100.13 towards 203.0.113.2 and 203.0.113.77, the same with --persistent
+   * (the destination no longer counts), and DNAT --to-destination 203.0.113.10-203.0.113.13 of
+   * traffic to 198.18.0.1. The last octet of the chosen address for sources .2 to .9.
+   */
+  it.each([
+    ['SNAT', '198.51.100.10-198.51.100.13', '203.0.113.2', [13, 11, 12, 13, 12, 10, 12, 13]],
+    ['SNAT', '198.51.100.10-198.51.100.13', '203.0.113.77', [13, 12, 12, 11, 12, 10, 12, 11]],
+    ['SNAT --persistent', '198.51.100.10-198.51.100.13', '203.0.113.2', [13, 12, 13, 12, 12, 11, 11, 10]],
+    ['SNAT --persistent', '198.51.100.10-198.51.100.13', '203.0.113.77', [13, 12, 13, 12, 12, 11, 11, 10]],
+    ['DNAT', '203.0.113.10-203.0.113.13', '198.18.0.1', [10, 12, 12, 10, 11, 10, 11, 12]],
+  ] as const)('%s to %s towards %s picks the address the kernel picks', (target, to, dst, kernelChoice) => {
+    const { nat, first } = setup();
+    const range = parseNatRange(to);
+    if (target.endsWith('--persistent')) range.flags |= NatRangeFlag.PERSISTENT;
+    const manip = target.startsWith('SNAT') ? ManipType.SRC : ManipType.DST;
+    const chosen = [2, 3, 4, 5, 6, 7, 8, 9].map((host) => {
+      const packet = first(udpPacket({ src: `10.0.1.${host}`, dst }, { srcPort: 40000, dstPort: 5002 }));
+      nat.setup(packet.conntrack!, range, manip);
+      const reply = packet.conntrack!.tuples[1];
+      return Number(formatIpv4Address(manip === ManipType.SRC ? reply.dst : reply.src).split('.')[3]);
+    });
+    expect(chosen).toEqual(kernelChoice);
   });
 
   it('reuses the mapping an earlier connection from the same source got (endpoint-independent)', () => {
