@@ -13,6 +13,7 @@ import type { Conntrack } from '../netfilter/conntrack/conntrack-entry.ts';
 import type { Expectation } from '../netfilter/conntrack/expectation.ts';
 import { CtInfo, Status, ctinfoDirection } from '../netfilter/conntrack/status.ts';
 import { Tuple } from '../netfilter/conntrack/tuple.ts';
+import { formatIpv4Address } from '../router/core/addresses.ts';
 import type { Packet } from '../router/core/packet.ts';
 import { DropReason } from '../router/core/stats.ts';
 import { ICMP } from '../router/wire/icmp.ts';
@@ -39,10 +40,10 @@ export class NatHooks {
   hookOps(): HookOps[] {
     const fn = (packet: Packet, hook: HookPoint): Verdict => this.nat(packet, hook);
     return [
-      { hook: Hook.PRE_ROUTING, priority: Priority.NAT_DST, fn, name: 'nat' },
-      { hook: Hook.LOCAL_OUT, priority: Priority.NAT_DST, fn, name: 'nat' },
-      { hook: Hook.POST_ROUTING, priority: Priority.NAT_SRC, fn, name: 'nat' },
-      { hook: Hook.LOCAL_IN, priority: Priority.NAT_SRC, fn, name: 'nat' },
+      { hook: Hook.PRE_ROUTING, priority: Priority.NAT_DST, fn, name: 'nat', describe: describeBinding },
+      { hook: Hook.LOCAL_OUT, priority: Priority.NAT_DST, fn, name: 'nat', describe: describeBinding },
+      { hook: Hook.POST_ROUTING, priority: Priority.NAT_SRC, fn, name: 'nat', describe: describeBinding },
+      { hook: Hook.LOCAL_IN, priority: Priority.NAT_SRC, fn, name: 'nat', describe: describeBinding },
     ];
   }
 
@@ -111,4 +112,13 @@ export class NatHooks {
     target.protocol = IpProtocol.ICMP;
     return manipPacket(buf, 0, target, manip);
   }
+}
+
+/** The connection's NAT binding for `vrouter trace`: which manips it has and the reply tuple they made. */
+function describeBinding(packet: Packet): string {
+  const entry = packet.conntrack;
+  if (!entry) return 'untracked: no NAT';
+  const kinds = [entry.status & Status.SRC_NAT ? 'SNAT' : '', entry.status & Status.DST_NAT ? 'DNAT' : ''].filter(Boolean).join('+') || 'no NAT (null binding)';
+  const reply = entry.tuples[1];
+  return `${kinds}, reply src=${formatIpv4Address(reply.src)} dst=${formatIpv4Address(reply.dst)} sport=${reply.srcPort} dport=${reply.dstPort}`;
 }

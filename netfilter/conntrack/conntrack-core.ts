@@ -20,6 +20,7 @@ import { IpProtocol, ipv4Dst, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol
 import { Conntrack } from './conntrack-entry.ts';
 import { ConntrackTable } from './conntrack-table.ts';
 import { ExpectationTable } from './expectation-table.ts';
+import { formatConnection } from './format.ts';
 import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
 import { killedByTracker } from './trackers/index.ts';
 import { CtEvent, CtInfo, Status, ctinfoDirection } from './status.ts';
@@ -75,6 +76,15 @@ export interface ConntrackCounters {
   helperFaults: number;
 }
 
+/** ctinfo as conntrack's -m conntrack --ctstate and the kernel's IP_CT_* name them. */
+const CTINFO_NAMES: Readonly<Record<number, string>> = {
+  [CtInfo.ESTABLISHED]: 'ESTABLISHED original',
+  [CtInfo.RELATED]: 'RELATED original',
+  [CtInfo.NEW]: 'NEW original',
+  [CtInfo.ESTABLISHED_REPLY]: 'ESTABLISHED reply',
+  [CtInfo.RELATED_REPLY]: 'RELATED reply',
+};
+
 export class ConntrackCore {
   readonly table: ConntrackTable;
   readonly expectations: ExpectationTable;
@@ -113,14 +123,23 @@ export class ConntrackCore {
     const track = (packet: Packet, hook: HookPoint): Verdict => this.track(packet, hook);
     const help = (packet: Packet): Verdict => this.help(packet);
     const confirm = (packet: Packet): Verdict => this.confirm(packet);
+    const describe = (packet: Packet): string => this.describe(packet);
     return [
-      { hook: Hook.PRE_ROUTING, priority: Priority.CONNTRACK, fn: track, name: 'conntrack-in' },
-      { hook: Hook.LOCAL_OUT, priority: Priority.CONNTRACK, fn: track, name: 'conntrack-in' },
-      { hook: Hook.POST_ROUTING, priority: Priority.CONNTRACK_HELPER, fn: help, name: 'conntrack-helper' },
-      { hook: Hook.LOCAL_IN, priority: Priority.CONNTRACK_HELPER, fn: help, name: 'conntrack-helper' },
-      { hook: Hook.POST_ROUTING, priority: Priority.CONNTRACK_CONFIRM, fn: confirm, name: 'conntrack-confirm' },
-      { hook: Hook.LOCAL_IN, priority: Priority.CONNTRACK_CONFIRM, fn: confirm, name: 'conntrack-confirm' },
+      { hook: Hook.PRE_ROUTING, priority: Priority.CONNTRACK, fn: track, name: 'conntrack-in', describe },
+      { hook: Hook.LOCAL_OUT, priority: Priority.CONNTRACK, fn: track, name: 'conntrack-in', describe },
+      { hook: Hook.POST_ROUTING, priority: Priority.CONNTRACK_HELPER, fn: help, name: 'conntrack-helper', describe },
+      { hook: Hook.LOCAL_IN, priority: Priority.CONNTRACK_HELPER, fn: help, name: 'conntrack-helper', describe },
+      { hook: Hook.POST_ROUTING, priority: Priority.CONNTRACK_CONFIRM, fn: confirm, name: 'conntrack-confirm', describe },
+      { hook: Hook.LOCAL_IN, priority: Priority.CONNTRACK_CONFIRM, fn: confirm, name: 'conntrack-confirm', describe },
     ];
+  }
+
+  /** A traced packet's connection as `vrouter trace` shows it: ctinfo, id, the entry as -L lists it, its helper's expectations. */
+  describe(packet: Packet): string {
+    const entry = packet.conntrack;
+    if (!entry) return packet.ctinfo === CtInfo.UNTRACKED ? 'untracked (invalid or NOTRACK)' : 'no connection';
+    const expectations = entry.expectations.length ? ` expectations=${entry.expectations.length}` : '';
+    return `${CTINFO_NAMES[packet.ctinfo] ?? packet.ctinfo} id=${entry.id}${entry.confirmed ? '' : ' unconfirmed'} ${formatConnection(entry, this.now())}${expectations}`;
   }
 
   subscribe(listener: ConnectionListener): () => void {

@@ -12,13 +12,17 @@ import type { Packet } from '../../router/core/packet.ts';
 import { IPV4_FRAGMENT_OFFSET_MASK, ipv4Dst, ipv4FlagsFragment, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4TotalLength } from '../../router/wire/ipv4.ts';
 import { Verdict, type HookPoint } from '../../router/core/hooks.ts';
 import { CONTINUE, MatchResult } from './extension.ts';
-import { Fragment, RuleKind, type IpHeaderMatch, type LoadedTable, type Rule } from './ruleset.ts';
+import { Fragment, RuleKind, type Chain, type IpHeaderMatch, type LoadedTable, type Rule } from './ruleset.ts';
+import { formatLogLine } from './targets/log-format.ts';
 import { hookHasInput, hookHasOutput } from './tables.ts';
 
 /** A walk that fell off the end of its chain or hit RETURN. */
 const RETURN_TO_CALLER = -2;
 
-export function runTable(table: LoadedTable, hook: HookPoint, packet: Packet): Verdict {
+/** Where the TRACE lines of a traced packet go. */
+export type TraceSink = (packet: Packet, line: string) => void;
+
+export function runTable(table: LoadedTable, hook: HookPoint, packet: Packet, trace: TraceSink | null = null): Verdict {
   const chain = table.builtin[hook]!;
   const buf = packet.buf;
   const thoff = ipv4HeaderLength(buf, 0);
@@ -27,16 +31,18 @@ export function runTable(table: LoadedTable, hook: HookPoint, packet: Packet): V
   const input = hookHasInput(hook) ? packet.inInterface : null;
   const output = hookHasOutput(hook) ? packet.outInterface : null;
   const counters = table.counters;
-  const verdict = walk(chain.rules, packet, hook, thoff, fragoff, length, input ? input.name : '', output ? output.name : '', counters);
+  const tracing = packet.traced ? trace : null;
+  const verdict = walk(chain, packet, hook, thoff, fragoff, length, input ? input.name : '', output ? output.name : '', counters, tracing);
   if (verdict !== RETURN_TO_CALLER) return verdict as Verdict;
   counters[chain.policyCounter] += 1;
   counters[chain.policyCounter + 1] += length;
+  if (tracing !== null) traceLine(tracing, packet, hook, chain.policyOrigin);
   if (chain.policy === Verdict.DROP) packet.dropOrigin = chain.policyOrigin;
   return chain.policy;
 }
 
 function walk(
-  chainRules: readonly Rule[],
+  start: Chain,
   packet: Packet,
   hook: HookPoint,
   thoff: number,
@@ -45,8 +51,10 @@ function walk(
   inName: string,
   outName: string,
   counters: Float64Array,
+  trace: TraceSink | null,
 ): number {
-  let rules = chainRules;
+  let chain = start;
+  let rules = chain.rules;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
     if (!ipMatches(rule.ip, packet.buf, inName, outName, fragoff)) continue;
@@ -57,6 +65,7 @@ function walk(
     if (result === MatchResult.NO) continue;
     counters[rule.counter] += 1;
     counters[rule.counter + 1] += length;
+    if (trace !== null) traceLine(trace, packet, hook, rule.origin);
     switch (rule.kind) {
       case RuleKind.NONE:
         continue;
@@ -65,12 +74,13 @@ function walk(
       case RuleKind.RETURN:
         return RETURN_TO_CALLER;
       case RuleKind.JUMP: {
-        const verdict = walk(rule.chain!.rules, packet, hook, thoff, fragoff, length, inName, outName, counters);
+        const verdict = walk(rule.chain!, packet, hook, thoff, fragoff, length, inName, outName, counters, trace);
         if (verdict !== RETURN_TO_CALLER) return verdict;
         continue;
       }
       case RuleKind.GOTO:
-        rules = rule.chain!.rules;
+        chain = rule.chain!;
+        rules = chain.rules;
         i = -1;
         continue;
       default: {
@@ -80,7 +90,15 @@ function walk(
       }
     }
   }
+  // Off the end of a user chain: the kernel traces the implicit return (a built-in's is its policy).
+  if (trace !== null && chain.hook === -1) traceLine(trace, packet, hook, `${chain.returnOrigin}`);
   return RETURN_TO_CALLER;
+}
+
+/** `TRACE: filter:FORWARD:rule:2 ` and the LOG fields, as nf_log_trace prints them. */
+function traceLine(trace: TraceSink, packet: Packet, hook: HookPoint, origin: string): void {
+  const space = origin.indexOf(' ');
+  trace(packet, formatLogLine(`TRACE: ${space < 0 ? origin : origin.slice(0, space)} `, 0, packet, hook));
 }
 
 function dropBy(packet: Packet, rule: Rule): Verdict {

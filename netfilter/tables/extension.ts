@@ -88,6 +88,8 @@ export interface TablesEnv {
   reject: RejectSender;
   /** One kernel-format LOG line per call. */
   log: (line: string) => void;
+  /** A TRACE line about a traced packet (the kernel logs it; `vrouter trace` shows it); default: `log`. */
+  trace?: (packet: Packet, line: string) => void;
   /**
    * Whether conntrack has a helper of this name (`CT --helper`). The rule's `-p` protocol is passed
    * too, for a predicate that checks it as the kernel does (ftp is a TCP helper).

@@ -43,7 +43,10 @@ export class RuleTables implements NatChainRunner {
   /** By TableId: the table's ops, made once (the nat table has none: see above). */
   private readonly ops: readonly (readonly HookOps[])[];
 
+  private readonly trace: (packet: Packet, line: string) => void;
+
   constructor(private readonly env: TablesEnv) {
+    this.trace = env.trace ?? ((_packet, line) => env.log(line));
     const ops: HookOps[][] = [[], [], [], []];
     for (const id of [TableId.RAW, TableId.MANGLE, TableId.FILTER]) {
       for (const { hook, priority } of TABLE_HOOKS[id]!) {
@@ -114,6 +117,6 @@ export class RuleTables implements NatChainRunner {
 
   private run(id: TableId, hook: HookPoint, packet: Packet): Verdict {
     const table = this.tables[id];
-    return table === null || table.builtin[hook] === null ? Verdict.ACCEPT : runTable(table, hook, packet);
+    return table === null || table.builtin[hook] === null ? Verdict.ACCEPT : runTable(table, hook, packet, this.trace);
   }
 }

@@ -719,7 +719,8 @@ function compileTable(table: TableDraft, origin: string): LoadedTable {
       next += 2;
     }
     const policyOrigin = draft.hook === -1 ? '' : `${TABLE_NAMES[table.id]}:${draft.name}:policy:${draft.rules.length + 1} ${draft.policy === Verdict.DROP ? 'DROP' : 'ACCEPT'}`;
-    compiled.set(draft, { name: draft.name, hook: draft.hook, policy: draft.policy, policyCounter, rules: [], policyOrigin });
+    const returnOrigin = `${TABLE_NAMES[table.id]}:${draft.name}:return:${draft.rules.length + 1}`;
+    compiled.set(draft, { name: draft.name, hook: draft.hook, policy: draft.policy, policyCounter, rules: [], policyOrigin, returnOrigin });
   }
   for (const draft of drafts) {
     const rules = compiled.get(draft)!.rules;

@@ -16,6 +16,7 @@ import { ctTarget, notrackTarget } from './targets/ct.ts';
 import { logTarget } from './targets/log.ts';
 import { markTarget } from './targets/mark.ts';
 import { rejectTarget } from './targets/reject.ts';
+import { traceTarget } from './targets/trace.ts';
 
 export const MATCH_TYPES: readonly MatchType[] = [
   tcpMatch,
@@ -35,4 +36,5 @@ export const TARGET_TYPES: readonly TargetType[] = [
   markTarget,
   ctTarget,
   notrackTarget,
+  traceTarget,
 ];

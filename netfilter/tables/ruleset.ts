@@ -74,6 +74,8 @@ export interface Chain {
   readonly rules: readonly Rule[];
   /** Built-in chains: what a drop by the policy is called (`filter:FORWARD:policy:3 DROP`). */
   readonly policyOrigin: string;
+  /** User chains: the implicit return at their end, as TRACE names it (`filter:MYCHAIN:return:4`). */
+  readonly returnOrigin: string;
 }
 
 export interface LoadedTable {

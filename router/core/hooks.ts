@@ -48,6 +48,7 @@ export const Verdict = {
   REPEAT: 4,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+export const VERDICT_NAMES = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT'] as const;
 
 export type HookFn = (packet: Packet, hook: HookPoint) => Verdict;
 
@@ -61,8 +62,10 @@ export interface HookOps {
   readonly hook: HookPoint;
   readonly priority: number;
   readonly fn: HookFn;
-  /** Shown in diagnostics (`vrouter stats`). */
+  /** Shown in diagnostics (`vrouter stats`, `vrouter trace`). */
   readonly name: string;
+  /** What the op did to a traced packet, for `vrouter trace` (its tuple, state, binding, rewrite). */
+  readonly describe?: (packet: Packet) => string;
 }
 
 /** Receives QUEUEd packets (a userspace-style helper); calls `resume` with the verdict later, or never (dropped). */
@@ -104,9 +107,13 @@ export interface ChainResult {
   stoppedAt: number;
 }
 
+/** Told each op's final verdict for a traced packet. */
+export type OpListener = (ops: HookOps, verdict: Verdict) => void;
+
 /**
  * Runs `chain` from `start` on a packet. ACCEPT moves on; DROP, STOLEN and QUEUE end the walk.
- * The caller owns QUEUE handling, because the verdict arrives later.
+ * The caller owns QUEUE handling, because the verdict arrives later. `traced`, given only for a
+ * traced packet, hears every op's verdict.
  */
 export function runChain(
   chain: readonly HookOps[],
@@ -114,6 +121,7 @@ export function runChain(
   packet: Packet,
   hook: HookPoint,
   result: ChainResult,
+  traced?: OpListener,
 ): ChainResult {
   for (let i = start; i < chain.length; i++) {
     let verdict = chain[i]!.fn(packet, hook);
@@ -124,6 +132,7 @@ export function runChain(
       }
       verdict = chain[i]!.fn(packet, hook);
     }
+    if (traced !== undefined) traced(chain[i]!, verdict);
     if (verdict !== Verdict.ACCEPT) {
       result.verdict = verdict;
       result.stoppedAt = i;

@@ -6,6 +6,7 @@
  * Calls are on the packet path: an observer copies what it keeps and throws nothing.
  */
 import type { RouterInterface } from './interfaces.ts';
+import type { Packet } from './packet.ts';
 import type { DropReason } from './stats.ts';
 
 export interface PacketObserver {
@@ -19,4 +20,14 @@ export interface PacketObserver {
    * policy) when known.
    */
   dropped(link: RouterInterface | null, buf: Uint8Array, packetId: number, reason: DropReason, origin: string | null): void;
+}
+
+/**
+ * A `vrouter trace`: picks the packets to follow (its filter, on each datagram that arrives or
+ * that the router makes) and takes one line per step of a traced packet: each hook op with its
+ * priority and verdict, each rule it meets (TRACE lines), and its fate.
+ */
+export interface PacketTracer {
+  wants(buf: Uint8Array): boolean;
+  line(packet: Packet, text: string): void;
 }

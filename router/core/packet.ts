@@ -38,6 +38,11 @@ export class Packet {
   /** Shared by every copy a capture or trace sees of this packet (in and out); 0 while nobody looks. */
   id = 0;
   /**
+   * skb->nf_trace: set by `-j TRACE` or by a running `vrouter trace` whose filter took it; every
+   * hook op and rule it meets then reports to the tracer.
+   */
+  traced = false;
+  /**
    * What decided a DROP verdict, as a trace names it (`filter:FORWARD:rule:2 -A FORWARD ... -j DROP`);
    * set by the hook op that dropped (a string made when the rules were loaded), null otherwise.
    */

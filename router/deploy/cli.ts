@@ -11,6 +11,7 @@ import { ConfigErrors } from './lab/lab-config.ts';
 import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
 import { runCapture } from './cli-capture.ts';
+import { runTrace } from './cli-trace.ts';
 import { KernelRefusal, runScenarioCommand } from './cli-scenario.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
@@ -24,6 +25,7 @@ const USAGE = `usage:
   vrouter scenario check FILE.yaml [--kernel]
   vrouter link SEGMENT [down|up] [delay 50ms] [loss 5%] ...   change a lab segment
   vrouter capture [-i IFACE]... -w FILE|- [-c N] [FILTER-EXPR]   live pcapng of the interfaces
+  vrouter trace [FILTER-EXPR]      every hook op, rule and fate of the packets the filter picks
   vrouter stats [--socket PATH]    packet counters and drops by reason
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
@@ -101,6 +103,8 @@ async function main(argv: string[]): Promise<void> {
       return runLink(socketPath(argv), argv);
     case 'capture':
       return runCapture(socketPath(argv), argv);
+    case 'trace':
+      return runTrace(socketPath(argv), argv);
     case 'stats':
     case 'interfaces':
     case 'routes': {

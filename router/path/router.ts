@@ -9,8 +9,8 @@
  * Nothing here throws for a bad packet: it is dropped and counted by reason, or answered with the
  * ICMP error the kernel would send.
  */
-import { HookRegistry, Hook, Verdict, runChain, type ChainResult, type HookOps, type HookPoint, type QueueHandler } from '../core/hooks.ts';
-import { networkOf } from '../core/addresses.ts';
+import { HOOK_NAMES, HookRegistry, Hook, VERDICT_NAMES, Verdict, runChain, type ChainResult, type HookOps, type HookPoint, type QueueHandler } from '../core/hooks.ts';
+import { formatIpv4Address, networkOf } from '../core/addresses.ts';
 import { fragmentIpv4 } from './fragmentation.ts';
 import { IcmpRateLimiter } from './icmp-rate-limit.ts';
 import { buildIcmpError, mayAnswerWithError } from './icmp-messages.ts';
@@ -18,16 +18,19 @@ import { buildTcpReset } from './tcp-reset.ts';
 import { NO_NEIGHBOUR, PacketFlag, type Device } from '../core/device.ts';
 import type { RouterInterface } from '../core/interfaces.ts';
 import { LocalDelivery } from './local-delivery.ts';
-import type { PacketObserver } from '../core/observer.ts';
+import type { PacketObserver, PacketTracer } from '../core/observer.ts';
 import { Packet } from '../core/packet.ts';
 import type { RoutingTable } from './routing-table.ts';
-import { Counter, DropReason, RouterStats } from '../core/stats.ts';
+import { Counter, DropReason, RouterStats, dropReasonName } from '../core/stats.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmp.ts';
 import {
   Ipv4Problem,
   decrementIpv4Ttl,
+  IpProtocol,
   ipv4DontFragment,
   ipv4Dst,
+  ipv4HeaderLength,
+  ipv4Protocol,
   ipv4Src,
   ipv4TotalLength,
   ipv4Ttl,
@@ -63,8 +66,10 @@ export class Router {
    * packet's connection, before LOCAL_OUT. Set by conntrack.
    */
   attachConntrack: ((made: Packet, about: Packet) => void) | null = null;
-  /** A capture or trace looking at every packet; null while nobody looks. */
+  /** A capture looking at every packet; null while nobody looks. */
   observer: PacketObserver | null = null;
+  /** A `vrouter trace` choosing packets to follow; null while nobody traces. */
+  tracer: PacketTracer | null = null;
   private readonly local: LocalDelivery;
   /** Numbers the packets an observer sees (a capture's packet ids), per router. */
   private lastPacketId = 0;
@@ -124,6 +129,7 @@ export class Router {
     const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
     packet.checksumVerified = (flags & PacketFlag.CHECKSUM_VERIFIED) !== 0;
     packet.id = id;
+    if (this.tracer !== null) this.maybeTrace(packet, `in ${inInterface.name}`);
     this.runHook(Hook.PRE_ROUTING, packet, 0);
   }
 
@@ -135,6 +141,7 @@ export class Router {
     this.stats.count(Counter.SENT_LOCAL);
     const packet = new Packet(buf, null);
     if (this.observer !== null) packet.id = ++this.lastPacketId;
+    if (this.tracer !== null) this.maybeTrace(packet, 'made by the router');
     if (about) this.attachConntrack?.(packet, about);
     // As ip_route_output before LOCAL_OUT: the OUTPUT chain already knows the egress interface.
     const route = this.routes.lookup(ipv4Dst(buf, 0));
@@ -177,7 +184,7 @@ export class Router {
    * A packet keeps the chain array it started with even if ops are (un)registered meanwhile.
    */
   private runHook(hook: HookPoint, packet: Packet, start: number, chain = this.hooks.chain(hook)): void {
-    const result = runChain(chain, start, packet, hook, this.chainResult);
+    const result = packet.traced ? this.runTraced(hook, packet, start, chain) : runChain(chain, start, packet, hook, this.chainResult);
     switch (result.verdict) {
       case Verdict.ACCEPT:
         return this.afterHook(hook, packet);
@@ -205,7 +212,31 @@ export class Router {
     });
   }
 
+  /** Starts following `packet` if the running trace wants it: numbers it and says where it came from. */
+  private maybeTrace(packet: Packet, from: string): void {
+    const tracer = this.tracer!;
+    if (!tracer.wants(packet.buf)) return;
+    packet.traced = true;
+    if (packet.id === 0) packet.id = ++this.lastPacketId;
+    tracer.line(packet, `${from}: ${describeDatagram(packet.buf)}`);
+  }
+
+  /** One line about a traced packet to the running trace, if any; numbers a packet `-j TRACE` marked. */
+  traceLine(packet: Packet, text: string): void {
+    if (this.tracer === null) return;
+    if (packet.id === 0) packet.id = ++this.lastPacketId;
+    this.tracer.line(packet, text);
+  }
+
+  private runTraced(hook: HookPoint, packet: Packet, start: number, chain: readonly HookOps[]): ChainResult {
+    return runChain(chain, start, packet, hook, this.chainResult, (ops, verdict) => {
+      const detail = ops.describe ? ops.describe(packet) : '';
+      this.traceLine(packet, `${HOOK_NAMES[hook]} ${ops.name} (${ops.priority}) ${VERDICT_NAMES[verdict]}${detail ? `: ${detail}` : ''}`);
+    });
+  }
+
   private dropPacket(packet: Packet, reason: DropReason): void {
+    if (packet.traced) this.traceLine(packet, `dropped: ${dropReasonName(reason)}${packet.dropOrigin ? ` by ${packet.dropOrigin}` : ''}`);
     this.stats.drop(reason);
     if (this.observer !== null) this.observer.dropped(packet.inInterface ?? packet.outInterface, packet.buf, packet.id, reason, packet.dropOrigin);
     this.onDrop?.(packet);
@@ -216,6 +247,7 @@ export class Router {
       case Hook.PRE_ROUTING:
         return this.routeInput(packet);
       case Hook.LOCAL_IN:
+        if (packet.traced) this.traceLine(packet, 'delivered to the router');
         return this.local.deliver(packet);
       case Hook.FORWARD:
         return this.runHook(Hook.POST_ROUTING, packet, 0);
@@ -282,6 +314,7 @@ export class Router {
     const buf = packet.buf;
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
+    if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)}: ${describeDatagram(buf)}`);
     if (buf.length <= mtu) {
       if (this.transmit(outInterface, buf, packet.nextHop, packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE, packet.id) === NO_NEIGHBOUR) {
         // arp_error_report: the kernel answers a datagram whose neighbour never resolves.
@@ -364,4 +397,13 @@ function isMartianSource(address: number): boolean {
 function isMartianDestination(address: number): boolean {
   const first = address >>> 24;
   return first === 0 || first === 127 || (first >= 224 && first < 240);
+}
+
+/** A traced datagram in one line: addresses, protocol and ports (tcpdump's gist). */
+function describeDatagram(buf: Buffer): string {
+  const protocol = ipv4Protocol(buf, 0);
+  const l4 = ipv4HeaderLength(buf, 0);
+  const name = protocol === IpProtocol.TCP ? 'tcp' : protocol === IpProtocol.UDP ? 'udp' : protocol === IpProtocol.ICMP ? 'icmp' : `proto ${protocol}`;
+  const ports = (protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) && buf.length >= l4 + 4 ? ` sport=${buf.readUInt16BE(l4)} dport=${buf.readUInt16BE(l4 + 2)}` : '';
+  return `${name} src=${formatIpv4Address(ipv4Src(buf, 0))} dst=${formatIpv4Address(ipv4Dst(buf, 0))}${ports} len=${buf.length} ttl=${ipv4Ttl(buf, 0)}`;
 }

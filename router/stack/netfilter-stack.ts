@@ -77,9 +77,15 @@ export class NetfilterStack {
     const trackers = createTrackers({ ...trackerOptions, greKeymap: keymap, tcp: { ...trackerOptions.tcp, seqOffset } });
     this.conntrack = new ConntrackCore({ ...options.conntrack, trackers, generic: createGenericTracker(trackerOptions), helpers: this.helpers, log, ...(options.now ? { now: options.now } : {}) });
     this.nat = new NatCore(this.conntrack, random);
+    const logSink = options.logSink ?? ((line: string) => process.stdout.write(`${line}\n`));
     this.rules = new RuleTables({
       reject: router,
-      log: options.logSink ?? ((line) => process.stdout.write(`${line}\n`)),
+      log: logSink,
+      // The kernel logs TRACE lines; a running `vrouter trace` also shows them with the packet's steps.
+      trace: (packet, line) => {
+        logSink(line);
+        router.traceLine(packet, line);
+      },
       knownHelper: (name, protocol) => this.helpers.get(name)?.protocol === protocol,
       extraTargets: natTargetTypes(this.nat),
     });

@@ -121,6 +121,21 @@ describe('pcapng capture through NAT', () => {
     expect(missing.stderr).toMatch(/no interface eth9 to capture on \(interfaces: gw:lan0, gw:wan0, client:eth0, server:eth0\)/);
   });
 
+  it('traces a packet with vrouter trace: its hook ops, the rule that drops it, its fate', async () => {
+    const trace = spawn(process.execPath, [VROUTER_BIN, 'trace', '--socket', `/tmp/${tag}.sock`, 'udp', 'port', '9'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    trace.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    lab.exec('client', 'bash', ['-c', 'echo x > /dev/udp/203.0.113.10/9']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    trace.kill('SIGINT');
+    expect(await new Promise((resolve) => trace.once('exit', resolve))).toBe(0);
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^trace gw:\d+ in lan0: udp src=10\.0\.1\.10 dst=203\.0\.113\.10 sport=\d+ dport=9 /);
+    expect(lines).toContainEqual(expect.stringMatching(/ PREROUTING conntrack-in \(-200\) ACCEPT: NEW original id=\d+ unconfirmed udp /));
+    expect(lines.at(-1)).toMatch(/ dropped: hook-drop by filter:FORWARD:rule:1 -A FORWARD -p udp -m udp --dport 9 -j DROP$/);
+  });
+
   it('writes the capture: file, with a dropped packet commented with the rule that dropped it', async () => {
     await activeTransfer();
     lab.exec('client', 'bash', ['-c', 'echo x > /dev/udp/203.0.113.10/9']);

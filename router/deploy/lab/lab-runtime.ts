@@ -16,6 +16,7 @@ import { registerCaptureCommand } from '../capture/capture-command.ts';
 import { CaptureSession } from '../capture/capture-session.ts';
 import { openCaptureSink } from '../capture/capture-sink.ts';
 import { ControlServer } from '../control-server.ts';
+import { registerTraceCommand } from '../trace-command.ts';
 import { createNamespace, destroyNamespace, namespaceExists } from '../namespaces.ts';
 import { setUpInterface } from '../netns-setup.ts';
 import { TunPort } from '../tun/tun-port.ts';
@@ -116,6 +117,7 @@ export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promis
     const control = new ControlServer(lab.control);
     registerLabCommands(control, lab, routers, segments);
     registerCaptureCommand(control, capture);
+    registerTraceCommand(control, new Map([...routers].map(([name, built]) => [name, built.router])));
     await control.listen();
     undo.push(() => control.close());
     return {
