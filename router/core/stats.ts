@@ -99,8 +99,45 @@ const COUNTER_NAMES: readonly string[] = [
   'read-errors',
 ];
 
+/** Per interface, as `ip -s link` counts them (dropped: what came in by it and the router dropped). */
+export const InterfaceCounter = {
+  RX_PACKETS: 0,
+  RX_BYTES: 1,
+  RX_DROPPED: 2,
+  TX_PACKETS: 3,
+  TX_BYTES: 4,
+  TX_ERRORS: 5,
+} as const;
+export type InterfaceCounter = (typeof InterfaceCounter)[keyof typeof InterfaceCounter];
+const INTERFACE_COUNTER_NAMES = ['rx-packets', 'rx-bytes', 'rx-dropped', 'tx-packets', 'tx-bytes', 'tx-errors'] as const;
+const PER_INTERFACE = INTERFACE_COUNTER_NAMES.length;
+
 export class RouterStats {
   private readonly drops = new Float64Array(DROP_REASON_NAMES.length);
+  private readonly perInterface: Float64Array;
+
+  constructor(interfaceCount = 0) {
+    this.perInterface = new Float64Array(interfaceCount * PER_INTERFACE);
+  }
+
+  countInterface(index: number, counter: InterfaceCounter, amount = 1): void {
+    this.perInterface[index * PER_INTERFACE + counter]! += amount;
+  }
+
+  interfaceCount(index: number, counter: InterfaceCounter): number {
+    return this.perInterface[index * PER_INTERFACE + counter]!;
+  }
+
+  /** By interface name (in the router's order), every counter. */
+  interfacesSnapshot(names: readonly string[]): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    names.forEach((name, index) => {
+      const counters: Record<string, number> = {};
+      INTERFACE_COUNTER_NAMES.forEach((counter, i) => (counters[counter] = this.perInterface[index * PER_INTERFACE + i]!));
+      out[name] = counters;
+    });
+    return out;
+  }
   private readonly counters = new Float64Array(COUNTER_NAMES.length);
   /** hook-drop by what decided it: a rule or policy (`filter:FORWARD:policy:3 DROP`), else the op's name. */
   private readonly hookDrops = new Map<string, number>();

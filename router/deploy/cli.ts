@@ -12,6 +12,7 @@ import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
 import { runCapture } from './cli-capture.ts';
 import { runTrace } from './cli-trace.ts';
+import { formatStatsTable, type StatsReply } from './stats-table.ts';
 import { KernelRefusal, runScenarioCommand } from './cli-scenario.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
@@ -26,7 +27,7 @@ const USAGE = `usage:
   vrouter link SEGMENT [down|up] [delay 50ms] [loss 5%] ...   change a lab segment
   vrouter capture [-i IFACE]... -w FILE|- [-c N] [FILTER-EXPR]   live pcapng of the interfaces
   vrouter trace [FILTER-EXPR]      every hook op, rule and fate of the packets the filter picks
-  vrouter stats [--socket PATH]    packet counters and drops by reason
+  vrouter stats [-o json]          packet counters, drops by reason and by rule, per interface
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
   vrouter iptables-save [-c]       the live rules, as iptables-save prints them
@@ -55,6 +56,14 @@ export function socketPath(argv: string[]): string {
   return DEFAULT_CONTROL_SOCKET;
 }
 
+/** `-o json` (the only output option of stats); anything else left over is a usage error. */
+function takeOutputJson(argv: string[], command: string): boolean {
+  const output = takeOption(argv, '-o');
+  if (output !== undefined && output !== 'json') throw new UsageError(`${command} -o ${output}: the only output format is json`);
+  if (argv.length) throw new UsageError(`${command}: unknown argument ${argv[0]}`);
+  return output === 'json';
+}
+
 async function run(argv: string[]): Promise<void> {
   const file = argv[0];
   if (!file || argv.length > 1) throw new UsageError('run takes exactly one config file');
@@ -81,8 +90,19 @@ async function run(argv: string[]): Promise<void> {
   process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control}\n`);
 }
 
+/** `vrouter COMMAND --help`: that command's lines of the usage, exit 0. */
+function helpFor(command: string, argv: string[]): boolean {
+  const dash = argv.indexOf('--');
+  const options = dash < 0 ? argv : argv.slice(0, dash);
+  if (!options.includes('--help') && !options.includes('-h')) return false;
+  const lines = USAGE.split('\n').filter((line) => line.trimStart().startsWith(`vrouter ${command}`));
+  process.stdout.write(`${lines.length ? lines.join('\n') : USAGE}\n`);
+  return true;
+}
+
 async function main(argv: string[]): Promise<void> {
   const command = argv.shift();
+  if (command !== undefined && !command.startsWith('-') && helpFor(command, argv)) return;
   const router = command === 'exec' ? undefined : takeOption(argv, '--router');
   if (router !== undefined) setRequestDefaults({ router });
   switch (command) {
@@ -105,14 +125,22 @@ async function main(argv: string[]): Promise<void> {
       return runCapture(socketPath(argv), argv);
     case 'trace':
       return runTrace(socketPath(argv), argv);
-    case 'stats':
+    case 'stats': {
+      const path = socketPath(argv);
+      const json = takeOutputJson(argv, 'stats');
+      const stats = (await controlCall(path, 'stats')) as StatsReply;
+      process.stdout.write(json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats));
+      return;
+    }
     case 'interfaces':
     case 'routes': {
       const path = socketPath(argv);
+      if (argv.length) throw new UsageError(`${command} takes no arguments (got ${argv.join(' ')})`);
       process.stdout.write(`${JSON.stringify(await controlCall(path, command), null, 2)}\n`);
       return;
     }
     case undefined:
+      throw new UsageError('say which command');
     case '-h':
     case '--help':
       process.stdout.write(`${USAGE}\n`);

@@ -23,6 +23,7 @@ export function registerRouterCommands(control: CommandRegistry, built: BuiltRou
     handler: () => ({
       ...router.stats.snapshot(),
       hookDrops: router.stats.hookDropsByOrigin(),
+      interfaces: router.stats.interfacesSnapshot(router.interfaces.map((link) => link.name)),
       conntrack: { ...netfilter.conntrack.counters, entries: netfilter.conntrack.table.size },
       defrag: netfilter.defrag.counters,
       helpers: netfilter.helperCounters(),

@@ -21,7 +21,7 @@ import { LocalDelivery } from './local-delivery.ts';
 import type { PacketObserver, PacketTracer } from '../core/observer.ts';
 import { Packet } from '../core/packet.ts';
 import type { RoutingTable } from './routing-table.ts';
-import { Counter, DropReason, RouterStats, dropReasonName } from '../core/stats.ts';
+import { Counter, DropReason, InterfaceCounter, RouterStats, dropReasonName } from '../core/stats.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmp.ts';
 import {
   Ipv4Problem,
@@ -55,7 +55,7 @@ export interface RouterOptions {
 
 export class Router {
   readonly hooks = new HookRegistry();
-  readonly stats = new RouterStats();
+  readonly stats: RouterStats;
   readonly icmpLimiter: IcmpRateLimiter;
   /** Receives QUEUEd packets; without one they are dropped, as the kernel does with no listener. */
   queueHandler: QueueHandler | null = null;
@@ -82,6 +82,7 @@ export class Router {
     readonly routes: RoutingTable,
     options: RouterOptions = {},
   ) {
+    this.stats = new RouterStats(interfaces.length);
     this.icmpLimiter = options.icmpLimiter ?? new IcmpRateLimiter();
     this.ipIdent = Math.floor((options.random ?? Math.random)() * 0x10000) & 0xffff;
     this.local = new LocalDelivery(this);
@@ -115,12 +116,15 @@ export class Router {
   /** A datagram read from `inInterface`. `buf` may be a view into a read slab (see Packet). */
   receive(inInterface: RouterInterface, buf: Buffer, flags: number = PacketFlag.NONE): void {
     this.stats.count(Counter.RECEIVED);
+    this.stats.countInterface(inInterface.index, InterfaceCounter.RX_PACKETS);
+    this.stats.countInterface(inInterface.index, InterfaceCounter.RX_BYTES, buf.length);
     const observer = this.observer;
     const id = observer === null ? 0 : ++this.lastPacketId;
     if (observer !== null) observer.received(inInterface, buf, id);
     const refused = receiveProblem(buf);
     if (refused !== ADMITTED) {
       this.stats.drop(refused);
+      this.stats.countInterface(inInterface.index, InterfaceCounter.RX_DROPPED);
       if (observer !== null) observer.dropped(inInterface, buf, id, refused, null);
       return;
     }
@@ -238,6 +242,7 @@ export class Router {
   private dropPacket(packet: Packet, reason: DropReason): void {
     if (packet.traced) this.traceLine(packet, `dropped: ${dropReasonName(reason)}${packet.dropOrigin ? ` by ${packet.dropOrigin}` : ''}`);
     this.stats.drop(reason);
+    if (packet.inInterface !== null) this.stats.countInterface(packet.inInterface.index, InterfaceCounter.RX_DROPPED);
     if (this.observer !== null) this.observer.dropped(packet.inInterface ?? packet.outInterface, packet.buf, packet.id, reason, packet.dropOrigin);
     this.onDrop?.(packet);
   }
@@ -341,11 +346,17 @@ export class Router {
     const device = outInterface.device;
     if (!device || !outInterface.up) {
       this.stats.drop(DropReason.INTERFACE_DOWN);
+      this.stats.countInterface(outInterface.index, InterfaceCounter.TX_ERRORS);
       return 0;
     }
     const result = device.transmit(buf, 0, buf.length, nextHop, flags);
-    if (result === NO_NEIGHBOUR) this.stats.drop(DropReason.NO_NEIGHBOUR);
-    else if (result < 0) this.stats.drop(DropReason.WRITE_FAILED);
+    if (result >= 0) {
+      this.stats.countInterface(outInterface.index, InterfaceCounter.TX_PACKETS);
+      this.stats.countInterface(outInterface.index, InterfaceCounter.TX_BYTES, buf.length);
+      return result;
+    }
+    this.stats.drop(result === NO_NEIGHBOUR ? DropReason.NO_NEIGHBOUR : DropReason.WRITE_FAILED);
+    this.stats.countInterface(outInterface.index, InterfaceCounter.TX_ERRORS);
     return result;
   }
 
