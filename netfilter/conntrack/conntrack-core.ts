@@ -21,7 +21,6 @@ import { Conntrack } from './conntrack-entry.ts';
 import { ConntrackTable } from './conntrack-table.ts';
 import { ExpectationTable } from './expectation-table.ts';
 import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
-import { killedByTracker } from './trackers/index.ts';
 import { CtEvent, CtInfo, Status, ctinfoDirection } from './status.ts';
 import { Direction, Tuple } from './tuple.ts';
 
@@ -61,8 +60,13 @@ export interface ConntrackOptions {
 }
 
 export type ConnectionEvent = 'NEW' | 'UPDATE' | 'DESTROY';
-/** `at`: the conntrack clock when the event happened, so that its timeout prints as it was then. */
-export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack, at: number) => void;
+/**
+ * `at`: the conntrack clock when the event happened, so that its timeout prints as it was then.
+ * `bits`: the CtEvent bits the event carries (what ctnetlink puts in the message: PROTOINFO only
+ * when the protocol state changed). `portid`: the control client whose request caused it (a
+ * `conntrack -D` or `-F`), 0 when the packet path or the timer did.
+ */
+export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack, at: number, bits: number, portid: number) => void;
 
 export interface ConntrackCounters {
   found: number;
@@ -194,8 +198,9 @@ export class ConntrackCore {
       }
       if (verdict === TrackVerdict.INVALID) return this.invalid(packet);
       entry.lastPacketAt = now;
-      // The tracker ended the connection (TCP: a reset before any reply): it goes now.
-      if (killedByTracker(entry)) this.destroy(entry);
+      // The tracker ended the connection (TCP: a reset before any reply): it goes now, and the
+      // packet still passes with it.
+      if (verdict === TrackVerdict.KILL) this.destroy(entry);
       if (direction === Direction.REPLY && !(entry.status & Status.SEEN_REPLY)) {
         entry.status |= Status.SEEN_REPLY;
         entry.events |= CtEvent.REPLY;
@@ -247,14 +252,18 @@ export class ConntrackCore {
       if (!(entry.status & Status.FIXED_TIMEOUT)) entry.timeout += now - entry.createdAt;
       entry.status |= Status.CONFIRMED;
       this.table.insert(entry);
+      const bits = entry.events | (entry.master ? CtEvent.RELATED : CtEvent.NEW);
       entry.events = 0;
-      this.emit('NEW', entry, now);
+      this.emit('NEW', entry, now, bits, 0);
       return Verdict.ACCEPT;
     }
     if (entry.events) {
+      const bits = entry.events;
       entry.events = 0;
-      // The packet's walk from conntrack in to here takes no time on the kernel's clock.
-      this.emit('UPDATE', entry, entry.lastPacketAt || this.now());
+      // One that ended on this packet has said so with its DESTROY: nothing after it, as
+      // nf_ct_deliver_cached_events skips a dying connection. The packet's walk from conntrack
+      // in to here takes no time on the kernel's clock.
+      if (!entry.dying) this.emit('UPDATE', entry, entry.lastPacketAt || this.now(), bits, 0);
     }
     return Verdict.ACCEPT;
   }
@@ -281,14 +290,17 @@ export class ConntrackCore {
     if (entry && !entry.confirmed && entry.expectations.length) this.expectations.removeMaster(entry);
   }
 
-  /** Removes a connection: from the table, with its expectations and helper state (DESTROY event). */
-  destroy(entry: Conntrack): void {
+  /**
+   * Removes a connection: from the table, with its expectations and helper state (DESTROY event).
+   * `portid`: the control client that asked for it (`conntrack -D`), 0 for the router itself.
+   */
+  destroy(entry: Conntrack, portid = 0): void {
     if (entry.dying) return;
     entry.status |= Status.DYING;
     if (entry.confirmed) this.table.remove(entry);
     this.expectations.removeMaster(entry);
     entry.helper?.destroy?.(entry);
-    if (entry.confirmed) this.emit('DESTROY', entry, this.now());
+    if (entry.confirmed) this.emit('DESTROY', entry, this.now(), CtEvent.DESTROY, portid);
   }
 
   /** Every live confirmed entry. */
@@ -297,9 +309,10 @@ export class ConntrackCore {
     return this.table.all().filter((entry) => entry.timeout > now || entry.status & Status.FIXED_TIMEOUT);
   }
 
-  flush(): number {
+  /** `conntrack -F` on behalf of control client `portid`. */
+  flush(portid = 0): number {
     const entries = this.table.all();
-    for (const entry of entries) this.destroy(entry);
+    for (const entry of entries) this.destroy(entry, portid);
     return entries.length;
   }
 
@@ -318,8 +331,8 @@ export class ConntrackCore {
     this.expectations.expire();
   }
 
-  private emit(event: ConnectionEvent, entry: Conntrack, at: number): void {
-    for (const listener of this.listeners) listener(event, entry, at);
+  private emit(event: ConnectionEvent, entry: Conntrack, at: number, bits: number, portid: number): void {
+    for (const listener of this.listeners) listener(event, entry, at, bits, portid);
   }
 
   /** The kernel's -NF_ACCEPT: the packet passes with no connection (ctstate INVALID). */

@@ -17,6 +17,11 @@ export const TrackVerdict = {
   DROP: -1,
   /** The packet reopens a closed connection: kill the old entry and track the packet afresh (-NF_REPEAT). */
   RECREATE: 2,
+  /**
+   * Tracked, and the connection ends with it (nf_ct_kill_acct, then NF_ACCEPT): the packet passes
+   * as part of the connection, which the core deletes at once, its timeout left as it was.
+   */
+  KILL: 3,
 } as const;
 export type TrackVerdict = (typeof TrackVerdict)[keyof typeof TrackVerdict];
 

@@ -6,6 +6,8 @@
  * Filters: -p PROTO, -s/--orig-src, -d/--orig-dst, -r/--reply-src, -q/--reply-dst, --sport,
  * --dport, --reply-port-src, --reply-port-dst, --state STATE, -m/--mark MARK. `-o json` for scripts.
  * Entries go to stdout in conntrack's format; the summary line goes to stderr, as conntrack does.
+ * -D and -F send this process's pid as the requester (netlink's portid): the DESTROY events they
+ * cause end with ` [USERSPACE] portid=PID`, as conntrack-tools prints the kernel's.
  */
 import { parseIpv4Address } from '../core/addresses.ts';
 import { controlCall, controlRequest } from './control-client.ts';
@@ -123,13 +125,13 @@ export async function runConntrack(socket: string, argv: string[]): Promise<void
       return;
     }
     case 'delete': {
-      const lines = (await controlCall(socket, 'conntrack-delete', { filter: call.filter })) as string[];
+      const lines = (await controlCall(socket, 'conntrack-delete', { filter: call.filter, portid: process.pid })) as string[];
       for (const line of lines) process.stdout.write(`${line}\n`);
       summary(`${lines.length} flow entries have been deleted.`);
       return;
     }
     case 'flush': {
-      await controlCall(socket, 'conntrack-flush', { expect: call.expect });
+      await controlCall(socket, 'conntrack-flush', { expect: call.expect, portid: process.pid });
       summary(call.expect ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
       return;
     }

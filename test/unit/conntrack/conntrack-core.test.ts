@@ -151,7 +151,7 @@ describe('conntrack core', () => {
 
   it('reports each event as of when it happened, even if the clock moved before confirmation', () => {
     const lines: string[] = [];
-    b.core.subscribe((event, entry, at) => lines.push(formatConnectionEvent(event, entry, at)));
+    b.core.subscribe((event, entry, at, bits, portid) => lines.push(formatConnectionEvent(event, entry, at, bits, portid)));
     const first = pass(b, syn(), false);
     b.clock.ms += 4; // a jiffy passes between conntrack in and confirm (a GC pause, a slow hook)
     b.core.help(first);
@@ -196,6 +196,59 @@ describe('conntrack core', () => {
     pass(b, syn());
     pass(b, tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 0, ack: 1001, flags: TcpFlag.RST | TcpFlag.ACK, window: 0 }));
     expect(b.core.table.size).toBe(0);
+  });
+});
+
+describe('conntrack -E lines, as ctnetlink events print on the kernel', () => {
+  let b: Bench;
+  let lines: string[];
+  beforeEach(() => {
+    b = bench();
+    lines = [];
+    b.core.subscribe((event, entry, at, bits, portid) => lines.push(formatConnectionEvent(event, entry, at, bits, portid)));
+  });
+  const TUPLES = 'src=10.0.1.2 dst=203.0.113.2 sport=40000 dport=80 src=203.0.113.2 dst=10.0.1.2 sport=80 dport=40000';
+  const UNREPLIED = 'src=10.0.1.2 dst=203.0.113.2 sport=40000 dport=80 [UNREPLIED] src=203.0.113.2 dst=10.0.1.2 sport=80 dport=40000';
+  const rst = (): Buffer => tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 0, ack: 1001, flags: TcpFlag.RST | TcpFlag.ACK, window: 0 });
+
+  it('after an RST answering the SYN: only a DESTROY, with what was left of SYN_SENT\'s 120 s', () => {
+    pass(b, syn());
+    pass(b, rst());
+    expect(lines).toEqual([`    [NEW] tcp      6 120 SYN_SENT ${UNREPLIED}`, `[DESTROY] tcp      6 120 CLOSE ${UNREPLIED}`]);
+  });
+
+  it('a DESTROY at expiry has no timeout (ctnetlink leaves a zero one out)', () => {
+    pass(b, syn());
+    pass(b, synAck());
+    pass(b, ack());
+    const reset = tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: 40000, dstPort: 80, seq: 1001, ack: 5001, flags: TcpFlag.RST, window: 0 });
+    pass(b, reset);
+    expect(lines.at(-1)).toBe(` [UPDATE] tcp      6 10 CLOSE ${TUPLES} [ASSURED]`);
+    b.clock.ms += 10_000;
+    for (let i = 0; i < 4; i++) b.core.collect();
+    expect(lines.at(-1)).toBe(`[DESTROY] tcp      6 CLOSE ${TUPLES} [ASSURED]`);
+  });
+
+  it('an UPDATE that changes no TCP state prints none: a picked-up connection\'s answers', () => {
+    pass(b, ack());
+    pass(b, tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 5001, ack: 1001, flags: TcpFlag.ACK, window: 65535 }));
+    pass(b, ack());
+    expect(lines).toEqual([
+      `    [NEW] tcp      6 300 ESTABLISHED ${UNREPLIED}`,
+      ` [UPDATE] tcp      6 300 ${TUPLES}`,
+      ` [UPDATE] tcp      6 432000 ${TUPLES} [ASSURED]`,
+    ]);
+  });
+
+  it('a DESTROY a control client asked for names it, as conntrack-tools prints the netlink sender', () => {
+    pass(b, syn());
+    b.core.destroy(b.core.list()[0]!, 4242);
+    pass(b, syn(40001));
+    b.core.flush(4343);
+    expect(lines.filter((line) => line.startsWith('[DESTROY]')).map((line) => line.replace(/ src=.*\[UNREPLIED\] src=\S+ dst=\S+ sport=\d+ dport=\d+/, ' ...'))).toEqual([
+      '[DESTROY] tcp      6 120 SYN_SENT ... [USERSPACE] portid=4242',
+      '[DESTROY] tcp      6 120 SYN_SENT ... [USERSPACE] portid=4343',
+    ]);
   });
 
   it('early-drops a non-ASSURED entry when the table is full, and drops the packet when all are ASSURED', () => {
