@@ -12,6 +12,7 @@
  * request caused it, as conntrack-tools prints the sender of the message.
  */
 import { formatIpv4Address } from '../../router/core/addresses.ts';
+import type { ConntrackCounters } from './conntrack-core.ts';
 import type { Conntrack } from './conntrack-entry.ts';
 import type { Expectation } from './expectation.ts';
 import { CtEvent, Status } from './status.ts';
@@ -93,6 +94,32 @@ export function formatExpectation(expectation: Expectation, now: number): string
 /** One line of `conntrack -E expect`. */
 export function formatExpectationEvent(kind: 'NEW' | 'DESTROY', expectation: Expectation, now: number): string {
   return `${`[${kind}]`.padStart(9)} ${expectationBody(expectation, now)}`;
+}
+
+/**
+ * `conntrack -S`: the kernel's per-CPU statistics, one "CPU" here. What each field counts, as on
+ * the kernel: found, tuples NAT found taken; invalid, packets left untracked other than ICMP's
+ * (whose refusals count under error alone); insert, connections added from user space (never);
+ * insert_failed, clashes dropped on confirmation; drop, packets dropped for conntrack's own reasons
+ * (no room, a clash, a tracker or sequence adjustment); early_drop, entries dropped to make room;
+ * clash_resolve, clashes merged; search_restart and chaintoolong, never (no resizing, no chain cap).
+ */
+export function formatStatistics(counters: ConntrackCounters): string[] {
+  const fields = {
+    found: counters.tupleTaken,
+    invalid: counters.invalid - counters.icmpErrors,
+    insert: 0,
+    insert_failed: counters.insertFailed,
+    drop: counters.tableFull + counters.insertFailed + counters.dropped,
+    early_drop: counters.earlyDropped,
+    error: counters.icmpErrors,
+    search_restart: 0,
+    clash_resolve: counters.clashResolved,
+    chaintoolong: 0,
+  };
+  let line = `${'cpu=0'.padEnd(8)}\t`;
+  for (const [name, value] of Object.entries(fields)) line += `${name}=${value} `;
+  return [line];
 }
 
 /** The same entry as data, for `-o json`. */

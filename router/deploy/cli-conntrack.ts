@@ -3,6 +3,7 @@
  *
  *   -L [expect]  list          -E [expect] [-e NEW,UPDATE,DESTROY]  events until interrupted
  *   -D           delete        -F [expect]  flush                   -C [expect]  count
+ *   -S           statistics (the kernel's counters, as `conntrack -S` prints them)
  * Filters: -p PROTO, -s/--orig-src, -d/--orig-dst, -r/--reply-src, -q/--reply-dst, --sport,
  * --dport, --reply-port-src, --reply-port-dst, --state STATE, -m/--mark MARK. `-o json` for scripts.
  * Entries go to stdout in conntrack's format; the summary line goes to stderr, as conntrack does.
@@ -28,6 +29,8 @@ const COMMANDS: Record<string, string> = {
   '--flush': 'flush',
   '-C': 'count',
   '--count': 'count',
+  '-S': 'stats',
+  '--stats': 'stats',
 };
 const ADDRESS_OPTIONS: Record<string, keyof ConntrackFilter> = {
   '-s': 'origSrc',
@@ -109,7 +112,7 @@ export function parseConntrackArgs(argv: string[]): Invocation {
       throw new UsageError(`unknown argument "${word}"`);
     }
   }
-  if (!command) throw new UsageError('no command: use -L, -E, -D, -F or -C');
+  if (!command) throw new UsageError('no command: use -L, -E, -D, -F, -C or -S');
   return { command, expect, json, filter, ...(events ? { events } : {}) };
 }
 
@@ -137,6 +140,9 @@ export async function runConntrack(socket: string, argv: string[]): Promise<void
     }
     case 'count':
       process.stdout.write(`${String(await controlCall(socket, 'conntrack-count', { expect: call.expect }))}\n`);
+      return;
+    case 'stats':
+      for (const line of (await controlCall(socket, 'conntrack-stats', {})) as string[]) process.stdout.write(`${line}\n`);
       return;
     case 'events': {
       const stream = controlRequest(socket, 'conntrack-events', { filter: call.filter, expect: call.expect, ...(call.events ? { events: call.events } : {}) }, (line) =>

@@ -1,12 +1,12 @@
 /**
  * The control-socket commands behind `vrouter conntrack`: listing, events, deletion, flushing and
- * counting of connections and expectations. Lines are formatted here, where the clock and the
+ * counting of connections and expectations, and the statistics. Lines are formatted here, where the clock and the
  * trackers are, exactly as conntrack-tools prints them.
  */
 import type { CommandRegistry } from './command-registry.ts';
 import type { ConntrackCore } from '../../netfilter/conntrack/conntrack-core.ts';
 import { matchesFilter, type ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
-import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent } from '../../netfilter/conntrack/format.ts';
+import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent, formatStatistics } from '../../netfilter/conntrack/format.ts';
 
 interface ListArgs {
   filter?: ConntrackFilter;
@@ -63,6 +63,10 @@ export function registerConntrackCommands(control: CommandRegistry, conntrack: C
       const portid = portidOf(args);
       return args.expect ? conntrack.expectations.flush() : conntrack.flush(portid);
     },
+  });
+
+  control.register('conntrack-stats', {
+    handler: () => formatStatistics(conntrack.counters),
   });
 
   control.register('conntrack-count', {

@@ -640,6 +640,11 @@ export class TcpTracker implements L4Tracker {
     return TrackVerdict.ACCEPT;
   }
 
+  /** tcp_can_early_drop: a closing connection may go for room even once ASSURED. */
+  canEarlyDrop(entry: Conntrack): boolean {
+    return isClosing(entry.l4State);
+  }
+
   stateName(entry: Conntrack): string {
     return TCP_STATE_NAMES[entry.l4State] ?? '';
   }
