@@ -86,12 +86,17 @@ export class NatCore {
     return this.setup(entry, { flags: NatRangeFlag.MAP_IPS, minAddress: address, maxAddress: address, minPort: 0, maxPort: 0 }, manip);
   }
 
-  /** Whether another connection already uses `tuple` as its original direction (nf_nat_used_tuple). */
+  /**
+   * Whether another connection already uses `tuple` as its original direction (nf_nat_used_tuple);
+   * a hit counts as `found` in `conntrack -S`, as nf_conntrack_tuple_taken's do.
+   */
   used(tuple: Tuple, ignore: Conntrack): boolean {
     const reply = this.inverse;
     this.invert(ignore, tuple, reply);
     const node = this.conntrack.table.find(reply.src, reply.dst, reply.protocol, reply.srcPort, reply.dstPort);
-    return node !== null && node.entry !== ignore && !node.entry.dying;
+    const taken = node !== null && node.entry !== ignore && !node.entry.dying;
+    if (taken) this.conntrack.counters.tupleTaken++;
+    return taken;
   }
 
   private invert(entry: Conntrack, tuple: Tuple, into: Tuple): void {

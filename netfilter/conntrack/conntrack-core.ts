@@ -8,7 +8,10 @@
  * - New connections fulfil expectations (RELATED, master link, EXPECTED) or get the helper the
  *   raw table's CT target asked for; helpers are never assigned by port unless configured.
  * - ICMP errors are matched by the tuple they quote and become RELATED.
- * - A full table early-drops non-ASSURED entries near the new tuple's bucket, else the packet.
+ * - A full table early-drops non-ASSURED entries from the new tuple's bucket on, else refuses the
+ *   packet; a refusal makes the collector's next pass evict what may go while the table is at 95%
+ *   or more (gc_worker's early drop), so that a flood of connections nobody answers does not lock
+ *   new ones out. ASSURED connections stay, unless their tracker says they are closing.
  */
 import { Hook, Priority, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import type { HelperRegistry } from '../helpers/helper-registry.ts';
@@ -22,14 +25,23 @@ import { ConntrackTable } from './conntrack-table.ts';
 import { ExpectationTable } from './expectation-table.ts';
 import { formatConnection } from './format.ts';
 import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
-import { killedByTracker } from './trackers/index.ts';
 import { CtEvent, CtInfo, Status, ctinfoDirection } from './status.ts';
 import { Direction, Tuple } from './tuple.ts';
 
 export const DEFAULT_CONNTRACK_MAX = 262144;
 export const DEFAULT_CONNTRACK_BUCKETS = 65536;
-/** NF_CT_EVICTION_RANGE: buckets early drop looks at. */
+/**
+ * NF_CT_EVICTION_RANGE: the entries early drop looks at before it gives up. They are counted, not
+ * the buckets (as the kernel's early_drop did before it took 8 buckets), because a table much
+ * sparser than its buckets (conntrack max 2000 in 65536) has almost nothing in 8 of them.
+ */
 const EVICTION_RANGE = 8;
+/**
+ * The buckets one early drop walks at most to find them: four times what holds EVICTION_RANGE
+ * entries on average in a full table, at least this many, at most all; so that a packet's cost
+ * stays bounded however the table is sized (the kernel's old walk could go round the whole table).
+ */
+const EVICTION_MIN_BUCKETS = 1024;
 const GC_INTERVAL_MS = 50;
 /**
  * The conntrack clock ticks in jiffies of a HZ=250 kernel, so that a timeout just set reads back
@@ -62,17 +74,36 @@ export interface ConntrackOptions {
 }
 
 export type ConnectionEvent = 'NEW' | 'UPDATE' | 'DESTROY';
-/** `at`: the conntrack clock when the event happened, so that its timeout prints as it was then. */
-export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack, at: number) => void;
+/**
+ * `at`: the conntrack clock when the event happened, so that its timeout prints as it was then.
+ * `bits`: the CtEvent bits the event carries (what ctnetlink puts in the message: PROTOINFO only
+ * when the protocol state changed). `portid`: the control client whose request caused it (a
+ * `conntrack -D` or `-F`), 0 when the packet path or the timer did.
+ */
+export type ConnectionListener = (event: ConnectionEvent, entry: Conntrack, at: number, bits: number, portid: number) => void;
 
 export interface ConntrackCounters {
+  /** Lookups that found a connection. */
   found: number;
   created: number;
+  /** Packets passed untracked (ctstate INVALID), ICMP errors that match nothing among them. */
   invalid: number;
+  /** ICMP packets refused: malformed, or errors quoting no connection (the kernel's `error`). */
+  icmpErrors: number;
+  /** Packets dropped by a tracker or by sequence adjustment. */
   dropped: number;
+  /** Entries early-dropped to make room for a new one (`conntrack -S` early_drop). */
   earlyDropped: number;
+  /** Entries the collector evicted while the table was under pressure. */
+  evicted: number;
+  /** New connections refused: the table was full and nothing could be early-dropped. */
   tableFull: number;
-  clashes: number;
+  /** Confirmations that clashed with an existing entry and were merged into it (UDP, GRE)... */
+  clashResolved: number;
+  /** ...or dropped (`conntrack -S` insert_failed). */
+  insertFailed: number;
+  /** Tuples NAT found already in use (nf_conntrack_tuple_taken: the kernel's `found`). */
+  tupleTaken: number;
   helperFaults: number;
 }
 
@@ -89,8 +120,22 @@ export class ConntrackCore {
   readonly table: ConntrackTable;
   readonly expectations: ExpectationTable;
   readonly now: () => number;
-  readonly counters: ConntrackCounters = { found: 0, created: 0, invalid: 0, dropped: 0, earlyDropped: 0, tableFull: 0, clashes: 0, helperFaults: 0 };
+  readonly counters: ConntrackCounters = {
+    found: 0,
+    created: 0,
+    invalid: 0,
+    icmpErrors: 0,
+    dropped: 0,
+    earlyDropped: 0,
+    evicted: 0,
+    tableFull: 0,
+    clashResolved: 0,
+    insertFailed: 0,
+    tupleTaken: 0,
+    helperFaults: 0,
+  };
   readonly max: number;
+  private readonly evictionBuckets: number;
   private readonly listeners = new Set<ConnectionListener>();
   private readonly trackers: ReadonlyMap<number, L4Tracker>;
   private readonly generic: L4Tracker;
@@ -103,6 +148,16 @@ export class ConntrackCore {
   private readonly l4: L4Packet = { buf: Buffer.alloc(0), l4Offset: 0, l4Length: 0 };
   private gcTimer: NodeJS.Timeout | null = null;
   private gcCursor = 0;
+  /** Buckets the collector still walks evicting: a whole round of them after a refusal for room. */
+  private pressureBuckets = 0;
+  /** The collector's tick: its clock, and the size at which it evicts (Infinity: it does not). */
+  private gcNow = 0;
+  private gcVisited = 0;
+  private gcPressureFloor = Infinity;
+  /** The early drop in progress: its clock, the entries it looked at and those it dropped. */
+  private evictionNow = 0;
+  private evictionChecked = 0;
+  private evictionDropped = 0;
   /** Connection ids are per router, as each network namespace has its own. */
   private lastId = 0;
 
@@ -112,6 +167,8 @@ export class ConntrackCore {
     this.helpers = options.helpers;
     this.max = options.max ?? DEFAULT_CONNTRACK_MAX;
     this.table = new ConntrackTable(options.buckets ?? DEFAULT_CONNTRACK_BUCKETS);
+    const buckets = this.table.bucketCount;
+    this.evictionBuckets = Math.min(buckets, Math.max(EVICTION_MIN_BUCKETS, Math.ceil((4 * EVICTION_RANGE * buckets) / this.max)));
     this.autoHelpers = options.autoHelpers ?? false;
     this.checksum = options.checksum ?? true;
     this.now = options.now ?? jiffyClock;
@@ -178,7 +235,7 @@ export class ConntrackCore {
     l4.l4Length = buf.length - l4.l4Offset;
     const tracker = this.trackerFor(protocol);
     const checkChecksum = this.checksum && hook === Hook.PRE_ROUTING && !packet.checksumVerified;
-    if (!tracker.validate(l4, checkChecksum)) return this.invalid(packet);
+    if (!tracker.validate(l4, checkChecksum)) return protocol === IpProtocol.ICMP ? this.icmpInvalid(packet) : this.invalid(packet);
     if (checkChecksum && tracker.sumsChecksum) packet.checksumVerified = true;
     if (protocol === IpProtocol.ICMP && icmpIsError(icmpType(buf, l4.l4Offset))) return this.trackIcmpError(packet, l4);
     const tuple = this.scratch;
@@ -213,8 +270,9 @@ export class ConntrackCore {
       }
       if (verdict === TrackVerdict.INVALID) return this.invalid(packet);
       entry.lastPacketAt = now;
-      // The tracker ended the connection (TCP: a reset before any reply): it goes now.
-      if (killedByTracker(entry)) this.destroy(entry);
+      // The tracker ended the connection (TCP: a reset before any reply): it goes now, and the
+      // packet still passes with it.
+      if (verdict === TrackVerdict.KILL) this.destroy(entry);
       if (direction === Direction.REPLY && !(entry.status & Status.SEEN_REPLY)) {
         entry.status |= Status.SEEN_REPLY;
         entry.events |= CtEvent.REPLY;
@@ -266,14 +324,18 @@ export class ConntrackCore {
       if (!(entry.status & Status.FIXED_TIMEOUT)) entry.timeout += now - entry.createdAt;
       entry.status |= Status.CONFIRMED;
       this.table.insert(entry);
+      const bits = entry.events | (entry.master ? CtEvent.RELATED : CtEvent.NEW);
       entry.events = 0;
-      this.emit('NEW', entry, now);
+      this.emit('NEW', entry, now, bits, 0);
       return Verdict.ACCEPT;
     }
     if (entry.events) {
+      const bits = entry.events;
       entry.events = 0;
-      // The packet's walk from conntrack in to here takes no time on the kernel's clock.
-      this.emit('UPDATE', entry, entry.lastPacketAt || this.now());
+      // One that ended on this packet has said so with its DESTROY: nothing after it, as
+      // nf_ct_deliver_cached_events skips a dying connection. The packet's walk from conntrack
+      // in to here takes no time on the kernel's clock.
+      if (!entry.dying) this.emit('UPDATE', entry, entry.lastPacketAt || this.now(), bits, 0);
     }
     return Verdict.ACCEPT;
   }
@@ -300,14 +362,17 @@ export class ConntrackCore {
     if (entry && !entry.confirmed && entry.expectations.length) this.expectations.removeMaster(entry);
   }
 
-  /** Removes a connection: from the table, with its expectations and helper state (DESTROY event). */
-  destroy(entry: Conntrack): void {
+  /**
+   * Removes a connection: from the table, with its expectations and helper state (DESTROY event).
+   * `portid`: the control client that asked for it (`conntrack -D`), 0 for the router itself.
+   */
+  destroy(entry: Conntrack, portid = 0): void {
     if (entry.dying) return;
     entry.status |= Status.DYING;
     if (entry.confirmed) this.table.remove(entry);
     this.expectations.removeMaster(entry);
     entry.helper?.destroy?.(entry);
-    if (entry.confirmed) this.emit('DESTROY', entry, this.now());
+    if (entry.confirmed) this.emit('DESTROY', entry, this.now(), CtEvent.DESTROY, portid);
   }
 
   /** Every live confirmed entry. */
@@ -316,29 +381,55 @@ export class ConntrackCore {
     return this.table.all().filter((entry) => entry.timeout > now || entry.status & Status.FIXED_TIMEOUT);
   }
 
-  flush(): number {
+  /** `conntrack -F` on behalf of control client `portid`. */
+  flush(portid = 0): number {
     const entries = this.table.all();
-    for (const entry of entries) this.destroy(entry);
+    for (const entry of entries) this.destroy(entry, portid);
     return entries.length;
   }
 
-  /** One tick of the collector: buckets from where the last tick stopped, within the budgets. */
+  /**
+   * One tick of the collector: buckets from where the last tick stopped, within the budgets. It
+   * removes expired entries and, for a whole round of the table after a refusal for room, evicts
+   * what may go (see `mayEvict`) while the table holds 95% of max or more (gc_worker's early drop:
+   * max / 100 * 95, so none below 100). The kernel's pass ends at the table's last bucket; this
+   * round ends where it began, so that all of the table is looked at whenever the refusal came.
+   */
   collect(): void {
     const buckets = this.table.bucketCount;
-    const now = this.now();
-    let visited = 0;
-    for (let scanned = 0; scanned < GC_BUCKET_BUDGET && scanned < buckets && visited < GC_ENTRY_BUDGET; scanned++) {
-      this.table.forEachInBucket(this.gcCursor, (entry) => {
-        visited++;
-        if (entry.timeout <= now && !(entry.status & Status.FIXED_TIMEOUT)) this.destroy(entry);
-      });
+    this.gcNow = this.now();
+    this.gcVisited = 0;
+    const floor = Math.floor(this.max / 100) * 95;
+    for (let scanned = 0; scanned < GC_BUCKET_BUDGET && scanned < buckets && this.gcVisited < GC_ENTRY_BUDGET; scanned++) {
+      this.gcPressureFloor = this.pressureBuckets > 0 && floor > 0 ? floor : Infinity;
+      if (this.pressureBuckets > 0) this.pressureBuckets--;
+      this.table.forEachInBucket(this.gcCursor, this.gcVisit);
       this.gcCursor = (this.gcCursor + 1) % buckets;
     }
     this.expectations.expire();
   }
 
-  private emit(event: ConnectionEvent, entry: Conntrack, at: number): void {
-    for (const listener of this.listeners) listener(event, entry, at);
+  private readonly gcVisit = (entry: Conntrack): void => {
+    this.gcVisited++;
+    if (this.expired(entry, this.gcNow)) {
+      this.destroy(entry);
+    } else if (this.table.size >= this.gcPressureFloor && this.mayEvict(entry)) {
+      this.destroy(entry);
+      this.counters.evicted++;
+    }
+  };
+
+  private expired(entry: Conntrack, now: number): boolean {
+    return entry.timeout <= now && !(entry.status & Status.FIXED_TIMEOUT);
+  }
+
+  /** gc_worker_can_early_drop: anything not ASSURED, and what its tracker says is closing. */
+  private mayEvict(entry: Conntrack): boolean {
+    return !(entry.status & Status.ASSURED) || entry.tracker.canEarlyDrop?.(entry) === true;
+  }
+
+  private emit(event: ConnectionEvent, entry: Conntrack, at: number, bits: number, portid: number): void {
+    for (const listener of this.listeners) listener(event, entry, at, bits, portid);
   }
 
   /** The kernel's -NF_ACCEPT: the packet passes with no connection (ctstate INVALID). */
@@ -348,12 +439,18 @@ export class ConntrackCore {
     return Verdict.ACCEPT;
   }
 
+  /** An ICMP packet the ICMP checks refuse: INVALID, and counted as the kernel's `error`. */
+  private icmpInvalid(packet: Packet): Verdict {
+    this.counters.icmpErrors++;
+    return this.invalid(packet);
+  }
+
   /** A confirmed entry holding `tuple`, destroying it first if its time is up. */
   private findLive(tuple: Tuple, now = this.now()) {
     const node = this.table.find(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
     if (!node) return null;
     const entry = node.entry;
-    if (entry.timeout <= now && !(entry.status & Status.FIXED_TIMEOUT)) {
+    if (this.expired(entry, now)) {
       this.destroy(entry);
       return null;
     }
@@ -364,8 +461,9 @@ export class ConntrackCore {
   private create(packet: Packet, tracker: L4Tracker, tuple: Tuple, l4: L4Packet, now: number): Conntrack | null | typeof Verdict.DROP {
     const reply = new Tuple(tuple.dst, tuple.src, tuple.protocol);
     if (!tracker.invertTuple(tuple, reply)) return null;
-    if (this.table.size >= this.max && !this.earlyDrop(tuple)) {
+    if (this.table.size >= this.max && !this.earlyDrop(tuple, now)) {
       this.counters.tableFull++;
+      this.pressureBuckets = this.table.bucketCount;
       this.log.log('table-full', `conntrack table full (${this.max} entries): dropping packet`);
       return Verdict.DROP;
     }
@@ -398,30 +496,43 @@ export class ConntrackCore {
     if (this.autoHelpers) entry.helper = this.helpers.byPort(entry.tuples[1].protocol, entry.tuples[1].srcPort);
   }
 
-  /** early_drop: free non-ASSURED entries in the buckets next to the new tuple's. */
-  private earlyDrop(tuple: Tuple): boolean {
-    const first = this.table.bucketOf(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
-    let dropped = 0;
-    for (let i = 0; i < EVICTION_RANGE && dropped === 0; i++) {
-      this.table.forEachInBucket(first + i, (entry) => {
-        if (entry.status & Status.ASSURED) return;
-        this.destroy(entry);
-        dropped++;
-      });
+  /**
+   * early_drop: from the new tuple's bucket on, until EVICTION_RANGE entries were looked at, the
+   * first bucket holding non-ASSURED entries loses them all; expired entries met on the way go
+   * too. True if that made room.
+   */
+  private earlyDrop(tuple: Tuple, now: number): boolean {
+    let bucket = this.table.bucketOf(tuple.src, tuple.dst, tuple.protocol, tuple.srcPort, tuple.dstPort);
+    this.evictionNow = now;
+    this.evictionChecked = 0;
+    this.evictionDropped = 0;
+    for (let walked = 0; walked < this.evictionBuckets && this.evictionDropped === 0 && this.evictionChecked < EVICTION_RANGE; walked++) {
+      this.table.forEachInBucket(bucket++, this.earlyDropVisit);
     }
-    this.counters.earlyDropped += dropped;
-    return dropped > 0;
+    this.counters.earlyDropped += this.evictionDropped;
+    return this.table.size < this.max;
   }
+
+  private readonly earlyDropVisit = (entry: Conntrack): void => {
+    this.evictionChecked++;
+    if (this.expired(entry, this.evictionNow)) {
+      this.destroy(entry);
+    } else if (!(entry.status & Status.ASSURED)) {
+      this.destroy(entry);
+      this.evictionDropped++;
+    }
+  };
 
   /** nf_ct_resolve_clash: UDP and GRE take over an identical confirmed entry; others are dropped. */
   private resolveClash(packet: Packet, entry: Conntrack, existing: Conntrack): Verdict {
-    this.counters.clashes++;
     const protocol = entry.tuples[0].protocol;
     const identical = existing.tuples[0].equals(entry.tuples[0]) && existing.tuples[1].equals(entry.tuples[1]);
     if ((protocol === IpProtocol.UDP || protocol === IpProtocol.GRE) && identical) {
+      this.counters.clashResolved++;
       packet.conntrack = existing;
       return Verdict.ACCEPT;
     }
+    this.counters.insertFailed++;
     this.packetDropped(packet);
     return Verdict.DROP;
   }
@@ -433,9 +544,9 @@ export class ConntrackCore {
   private trackIcmpError(packet: Packet, l4: L4Packet): Verdict {
     const buf = packet.buf;
     const innerAt = l4.l4Offset + 8;
-    if (buf.length < innerAt + 20 || buf[innerAt]! >> 4 !== 4) return this.invalid(packet);
+    if (buf.length < innerAt + 20 || buf[innerAt]! >> 4 !== 4) return this.icmpInvalid(packet);
     const innerHeader = ipv4HeaderLength(buf, innerAt);
-    if (innerHeader < 20 || ipv4FragmentOffset(buf, innerAt) !== 0) return this.invalid(packet);
+    if (innerHeader < 20 || ipv4FragmentOffset(buf, innerAt) !== 0) return this.icmpInvalid(packet);
     const innerProtocol = ipv4Protocol(buf, innerAt);
     const tracker = this.trackerFor(innerProtocol);
     const inner = this.innerScratch;
@@ -443,14 +554,14 @@ export class ConntrackCore {
     inner.dst = ipv4Dst(buf, innerAt);
     inner.protocol = innerProtocol;
     const innerL4: L4Packet = { buf, l4Offset: innerAt + innerHeader, l4Length: buf.length - innerAt - innerHeader };
-    if (innerProtocol === IpProtocol.ICMP && innerL4.l4Length >= 1 && icmpIsError(icmpType(buf, innerL4.l4Offset))) return this.invalid(packet);
-    if (!tracker.readTuple(innerL4, inner)) return this.invalid(packet);
+    if (innerProtocol === IpProtocol.ICMP && innerL4.l4Length >= 1 && icmpIsError(icmpType(buf, innerL4.l4Offset))) return this.icmpInvalid(packet);
+    if (!tracker.readTuple(innerL4, inner)) return this.icmpInvalid(packet);
     const inverted = this.scratch.set(inner.dst, inner.src, innerProtocol, 0, 0);
-    if (!tracker.invertTuple(inner, inverted)) return this.invalid(packet);
+    if (!tracker.invertTuple(inner, inverted)) return this.icmpInvalid(packet);
     const node = this.findLive(inverted);
-    if (!node) return this.invalid(packet);
+    if (!node) return this.icmpInvalid(packet);
     const entry = node.entry;
-    if (entry.tuples[node.direction].dst !== ipv4Dst(buf, 0)) return this.invalid(packet);
+    if (entry.tuples[node.direction].dst !== ipv4Dst(buf, 0)) return this.icmpInvalid(packet);
     packet.conntrack = entry;
     packet.ctinfo = node.direction === Direction.REPLY ? CtInfo.RELATED_REPLY : CtInfo.RELATED;
     return Verdict.ACCEPT;

@@ -6,12 +6,16 @@
  *       [NEW] udp      17 30 src=... dst=... sport=.. dport=.. [UNREPLIED] src=...
  *   300 proto=6 src=... dst=... sport=0 dport=N mask-src=... mask-dst=... sport=0 dport=65535 master-src=... class=0 helper=ftp
  *
- * Event lines carry no mark/use (the kernel's events do not include them unless set).
+ * Event lines say what the ctnetlink message carries: no use=, mark= only when set; the protocol
+ * state only when the event changed it (PROTOINFO) or ends the connection; a DESTROY has no
+ * helper= and no timeout once it is 0 (expired); ` [USERSPACE] portid=N` when a control client's
+ * request caused it, as conntrack-tools prints the sender of the message.
  */
 import { formatIpv4Address } from '../../router/core/addresses.ts';
+import type { ConntrackCounters } from './conntrack-core.ts';
 import type { Conntrack } from './conntrack-entry.ts';
 import type { Expectation } from './expectation.ts';
-import { Status } from './status.ts';
+import { CtEvent, Status } from './status.ts';
 import type { Tuple } from './tuple.ts';
 
 export type EventKind = 'NEW' | 'UPDATE' | 'DESTROY';
@@ -25,10 +29,12 @@ export function secondsLeft(deadline: number, now: number): number {
   return Math.max(0, Math.floor((deadline - now) / 1000));
 }
 
-function connectionBody(entry: Conntrack, now: number): string {
+/** Protocol name and number, timeout (unless `withTimeout` is false), state (unless `withState` is false), tuples, flags. */
+function connectionBody(entry: Conntrack, now: number, withTimeout = true, withState = true): string {
   const tracker = entry.tracker;
-  let line = `${tracker.name.padEnd(8)} ${entry.tuples[0].protocol} ${secondsLeft(entry.timeout, now)} `;
-  const state = tracker.stateName(entry);
+  let line = `${tracker.name.padEnd(8)} ${entry.tuples[0].protocol} `;
+  if (withTimeout) line += `${secondsLeft(entry.timeout, now)} `;
+  const state = withState ? tracker.stateName(entry) : '';
   if (state) line += `${state} `;
   line += tupleText(entry, entry.tuples[0]);
   if (!(entry.status & Status.SEEN_REPLY)) line += '[UNREPLIED] ';
@@ -44,12 +50,20 @@ export function formatConnection(entry: Conntrack, now: number): string {
   return `${line}use=${entry.references}`;
 }
 
-/** One line of `conntrack -E`: the event right-aligned in 9 columns, as conntrack prints it. */
-export function formatConnectionEvent(kind: EventKind, entry: Conntrack, now: number): string {
-  let line = `${`[${kind}]`.padStart(9)} ${connectionBody(entry, now)}`;
+/**
+ * One line of `conntrack -E`: the event right-aligned in 9 columns, as conntrack prints it.
+ * `bits`: the CtEvent bits of the event; `portid`: the control client that caused it, or 0.
+ */
+export function formatConnectionEvent(kind: EventKind, entry: Conntrack, now: number, bits: number, portid: number): string {
+  const destroy = kind === 'DESTROY';
+  const body = destroy
+    ? connectionBody(entry, now, secondsLeft(entry.timeout, now) > 0, true)
+    : connectionBody(entry, now, true, (bits & CtEvent.PROTOINFO) !== 0);
+  let line = `${`[${kind}]`.padStart(9)} ${body}`;
   if (entry.mark) line += `mark=${entry.mark} `;
-  if (entry.helper) line += `helper=${entry.helper.name} `;
-  return line.trimEnd();
+  if (entry.helper && !destroy) line += `helper=${entry.helper.name} `;
+  line = line.trimEnd();
+  return portid ? `${line} [USERSPACE] portid=${portid}` : line;
 }
 
 function expectationBody(expectation: Expectation, now: number): string {
@@ -80,6 +94,32 @@ export function formatExpectation(expectation: Expectation, now: number): string
 /** One line of `conntrack -E expect`. */
 export function formatExpectationEvent(kind: 'NEW' | 'DESTROY', expectation: Expectation, now: number): string {
   return `${`[${kind}]`.padStart(9)} ${expectationBody(expectation, now)}`;
+}
+
+/**
+ * `conntrack -S`: the kernel's per-CPU statistics, one "CPU" here. What each field counts, as on
+ * the kernel: found, tuples NAT found taken; invalid, packets left untracked other than ICMP's
+ * (whose refusals count under error alone); insert, connections added from user space (never);
+ * insert_failed, clashes dropped on confirmation; drop, packets dropped for conntrack's own reasons
+ * (no room, a clash, a tracker or sequence adjustment); early_drop, entries dropped to make room;
+ * clash_resolve, clashes merged; search_restart and chaintoolong, never (no resizing, no chain cap).
+ */
+export function formatStatistics(counters: ConntrackCounters): string[] {
+  const fields = {
+    found: counters.tupleTaken,
+    invalid: counters.invalid - counters.icmpErrors,
+    insert: 0,
+    insert_failed: counters.insertFailed,
+    drop: counters.tableFull + counters.insertFailed + counters.dropped,
+    early_drop: counters.earlyDropped,
+    error: counters.icmpErrors,
+    search_restart: 0,
+    clash_resolve: counters.clashResolved,
+    chaintoolong: 0,
+  };
+  let line = `${'cpu=0'.padEnd(8)}\t`;
+  for (const [name, value] of Object.entries(fields)) line += `${name}=${value} `;
+  return [line];
 }
 
 /** The same entry as data, for `-o json`. */

@@ -17,6 +17,11 @@ export const TrackVerdict = {
   DROP: -1,
   /** The packet reopens a closed connection: kill the old entry and track the packet afresh (-NF_REPEAT). */
   RECREATE: 2,
+  /**
+   * Tracked, and the connection ends with it (nf_ct_kill_acct, then NF_ACCEPT): the packet passes
+   * as part of the connection, which the core deletes at once, its timeout left as it was.
+   */
+  KILL: 3,
 } as const;
 export type TrackVerdict = (typeof TrackVerdict)[keyof typeof TrackVerdict];
 
@@ -63,6 +68,11 @@ export interface L4Tracker {
    * sets `entry.timeout` (absolute, in ms of the conntrack clock) unless the entry has FIXED_TIMEOUT.
    */
   packet(entry: Conntrack, packet: L4Packet, direction: 0 | 1, now: number): TrackVerdict;
+  /**
+   * l4proto->can_early_drop: whether an ASSURED connection may still be evicted when the table is
+   * under pressure (TCP: once it is closing). Absent: never (non-ASSURED ones always may).
+   */
+  canEarlyDrop?(entry: Conntrack): boolean;
   /** Protocol state name for conntrack -L (TCP "ESTABLISHED"); "" where the protocol shows none. */
   stateName(entry: Conntrack): string;
   /** Extra tuple fields for conntrack -L after the addresses, e.g. "sport=1 dport=2 " or "type=8 code=0 id=5 ". */

@@ -30,9 +30,11 @@
  * entry cannot be made, none of them stay. When the control connection is NATed the NAT half
  * (nat/helpers/nat-pptp.ts) moves the keys to the ids each side really uses first.
  *
- * An expected GRE connection gets the PPTP timeouts (600 s unreplied, 18000 s replied), is
- * remembered as a child of its control connection, its keymap entries are (re)asserted, and, if
- * the control connection is NATed, the NAT half binds it.
+ * An expected GRE connection is remembered as a child of its control connection, its keymap
+ * entries are (re)asserted, and, if the control connection is NATed, the NAT half binds it. It
+ * keeps the GRE tracker's timeouts (30 s / 180 s): the kernel's PPTP_GRE_TIMEOUT and
+ * PPTP_GRE_STREAM_TIMEOUT (600 s / 18000 s) are overwritten by the GRE tracker's first packet (see
+ * trackers/gre.ts), as kernel 6.18 shows.
  *
  * ## Why the kernel fails a second round when the server's GRE comes first, and what is done here
  *
@@ -75,7 +77,6 @@ import { Expectation, type TupleMask } from '../conntrack/expectation.ts';
 import { ExpectResult, type ExpectationTable } from '../conntrack/expectation-table.ts';
 import type { GreKeymap } from '../conntrack/gre-keymap.ts';
 import { CtInfo, Status, ctinfoDirection } from '../conntrack/status.ts';
-import { setGreTimeouts } from '../conntrack/trackers/gre.ts';
 import { Direction, Tuple } from '../conntrack/tuple.ts';
 import { Verdict } from '../../router/core/hooks.ts';
 import type { Packet } from '../../router/core/packet.ts';
@@ -107,10 +108,6 @@ export type PptpSessionState = (typeof PptpSessionState)[keyof typeof PptpSessio
 /** enum pptp_ctrlcall_state */
 export const PptpCallState = { NONE: 0, ERROR: 1, OUT_REQ: 2, OUT_CONF: 3, IN_REQ: 4, IN_REP: 5, IN_CONF: 6, CLEAR_REQ: 7 } as const;
 export type PptpCallState = (typeof PptpCallState)[keyof typeof PptpCallState];
-
-/** PPTP_GRE_TIMEOUT and PPTP_GRE_STREAM_TIMEOUT, in seconds. */
-export const PPTP_GRE_TIMEOUT = 600;
-export const PPTP_GRE_STREAM_TIMEOUT = 18000;
 
 const EXACT: TupleMask = Object.freeze({ src: 0xffffffff, srcPort: 0xffff });
 const NAT_BITS = Status.SRC_NAT | Status.DST_NAT;
@@ -450,7 +447,6 @@ class PptpConntrackHelper implements PptpHelper {
   /** pptp_expectfn: an expected GRE connection arrived (before it is confirmed). */
   private expected(child: Conntrack, expectation: Expectation): void {
     this.counters.greExpected++;
-    setGreTimeouts(child, PPTP_GRE_TIMEOUT, PPTP_GRE_STREAM_TIMEOUT);
     const master = expectation.master;
     const state = stateOf(master);
     state.children.add(child);

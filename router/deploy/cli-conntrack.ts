@@ -3,9 +3,12 @@
  *
  *   -L [expect]  list          -E [expect] [-e NEW,UPDATE,DESTROY]  events until interrupted
  *   -D           delete        -F [expect]  flush                   -C [expect]  count
+ *   -S           statistics (the kernel's counters, as `conntrack -S` prints them)
  * Filters: -p PROTO, -s/--orig-src, -d/--orig-dst, -r/--reply-src, -q/--reply-dst, --sport,
  * --dport, --reply-port-src, --reply-port-dst, --state STATE, -m/--mark MARK. `-o json` for scripts.
  * Entries go to stdout in conntrack's format; the summary line goes to stderr, as conntrack does.
+ * -D and -F send this process's pid as the requester (netlink's portid): the DESTROY events they
+ * cause end with ` [USERSPACE] portid=PID`, as conntrack-tools prints the kernel's.
  */
 import { parseIpv4Address } from '../core/addresses.ts';
 import { controlCall, controlRequest } from './control-client.ts';
@@ -26,6 +29,8 @@ const COMMANDS: Record<string, string> = {
   '--flush': 'flush',
   '-C': 'count',
   '--count': 'count',
+  '-S': 'stats',
+  '--stats': 'stats',
 };
 const ADDRESS_OPTIONS: Record<string, keyof ConntrackFilter> = {
   '-s': 'origSrc',
@@ -107,7 +112,7 @@ export function parseConntrackArgs(argv: string[]): Invocation {
       throw new UsageError(`unknown argument "${word}"`);
     }
   }
-  if (!command) throw new UsageError('no command: use -L, -E, -D, -F or -C');
+  if (!command) throw new UsageError('no command: use -L, -E, -D, -F, -C or -S');
   return { command, expect, json, filter, ...(events ? { events } : {}) };
 }
 
@@ -123,18 +128,21 @@ export async function runConntrack(socket: string, argv: string[]): Promise<void
       return;
     }
     case 'delete': {
-      const lines = (await controlCall(socket, 'conntrack-delete', { filter: call.filter })) as string[];
+      const lines = (await controlCall(socket, 'conntrack-delete', { filter: call.filter, portid: process.pid })) as string[];
       for (const line of lines) process.stdout.write(`${line}\n`);
       summary(`${lines.length} flow entries have been deleted.`);
       return;
     }
     case 'flush': {
-      await controlCall(socket, 'conntrack-flush', { expect: call.expect });
+      await controlCall(socket, 'conntrack-flush', { expect: call.expect, portid: process.pid });
       summary(call.expect ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
       return;
     }
     case 'count':
       process.stdout.write(`${String(await controlCall(socket, 'conntrack-count', { expect: call.expect }))}\n`);
+      return;
+    case 'stats':
+      for (const line of (await controlCall(socket, 'conntrack-stats', {})) as string[]) process.stdout.write(`${line}\n`);
       return;
     case 'events': {
       const stream = controlRequest(socket, 'conntrack-events', { filter: call.filter, expect: call.expect, ...(call.events ? { events: call.events } : {}) }, (line) =>

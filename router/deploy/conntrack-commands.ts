@@ -1,16 +1,22 @@
 /**
  * The control-socket commands behind `vrouter conntrack`: listing, events, deletion, flushing and
- * counting of connections and expectations. Lines are formatted here, where the clock and the
+ * counting of connections and expectations, and the statistics. Lines are formatted here, where the clock and the
  * trackers are, exactly as conntrack-tools prints them.
  */
 import type { CommandRegistry } from './command-registry.ts';
 import type { ConntrackCore } from '../../netfilter/conntrack/conntrack-core.ts';
 import { matchesFilter, type ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
-import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent } from '../../netfilter/conntrack/format.ts';
+import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent, formatStatistics } from '../../netfilter/conntrack/format.ts';
 
 interface ListArgs {
   filter?: ConntrackFilter;
   json?: boolean;
+}
+
+interface ChangeArgs extends ListArgs {
+  expect?: boolean;
+  /** The requesting client's id (the CLI sends its pid, as netlink's portid): its DESTROY events say so. */
+  portid?: unknown;
 }
 
 interface EventArgs {
@@ -42,15 +48,25 @@ export function registerConntrackCommands(control: CommandRegistry, conntrack: C
 
   control.register('conntrack-delete', {
     handler: (raw) => {
-      const entries = selected(raw as ListArgs);
+      const args = raw as ChangeArgs;
+      const portid = portidOf(args);
+      const entries = selected(args);
       const lines = entries.map((entry) => formatConnection(entry, now()));
-      for (const entry of entries) conntrack.destroy(entry);
+      for (const entry of entries) conntrack.destroy(entry, portid);
       return lines;
     },
   });
 
   control.register('conntrack-flush', {
-    handler: (raw) => ((raw as EventArgs).expect ? conntrack.expectations.flush() : conntrack.flush()),
+    handler: (raw) => {
+      const args = raw as ChangeArgs;
+      const portid = portidOf(args);
+      return args.expect ? conntrack.expectations.flush() : conntrack.flush(portid);
+    },
+  });
+
+  control.register('conntrack-stats', {
+    handler: () => formatStatistics(conntrack.counters),
   });
 
   control.register('conntrack-count', {
@@ -69,10 +85,20 @@ export function registerConntrackCommands(control: CommandRegistry, conntrack: C
         reply.onClose(unsubscribe);
         return;
       }
-      const unsubscribe = conntrack.subscribe((event, entry, at) => {
-        if (wanted.has(event) && matchesFilter(entry, args.filter ?? {})) reply.send(formatConnectionEvent(event, entry, at));
+      const unsubscribe = conntrack.subscribe((event, entry, at, bits, portid) => {
+        if (wanted.has(event) && matchesFilter(entry, args.filter ?? {})) reply.send(formatConnectionEvent(event, entry, at, bits, portid));
       });
       reply.onClose(unsubscribe);
     },
   });
+}
+
+/** A netlink portid is a 32-bit number; absent means the request names no client (0). */
+function portidOf(args: ChangeArgs): number {
+  const portid = args.portid;
+  if (portid === undefined) return 0;
+  if (typeof portid !== 'number' || !Number.isInteger(portid) || portid < 0 || portid > 0xffffffff) {
+    throw new Error(`portid must be a whole number from 0 to 4294967295, got ${JSON.stringify(portid)}`);
+  }
+  return portid;
 }

@@ -992,8 +992,8 @@ for (const tracked of [false, true]) {
       const { client: clientGot, server: serverGot, delta } = await site.converse(1723, timelines.client, timelines.server);
       events?.kill('SIGINT');
       if (tracked) {
-        // The call's GRE came as expected (PPTP timeout 600 s), was answered, and went with the call.
-        expect(eventLines).toMatch(/\[NEW\] gre +47 600 src=10\.0\.1\.2 dst=203\.0\.113\.2 srckey=0x1234 dstkey=0x5678 /);
+        // The call's GRE came as expected (GRE timeout 30 s, as kernel 6.18), was answered, and went with the call.
+        expect(eventLines).toMatch(/\[NEW\] gre +47 30 src=10\.0\.1\.2 dst=203\.0\.113\.2 srckey=0x1234 dstkey=0x5678 /);
         expect(eventLines).toMatch(/\[DESTROY\] gre +47 \d+ src=10\.0\.1\.2 dst=203\.0\.113\.2 srckey=0x1234 dstkey=0x5678 .*\[ASSURED\]/);
         // What the helper's two halves saw reaches `vrouter stats`: the call's messages, the
         // truncated and refused ones, and the call ids NAT rewrote.

@@ -9,7 +9,8 @@
  *   3. a second round of calls with the server's GRE first: vrouter carries it; the kernel refuses
  *      round 2's expectations (the PNS -> PAC expectation round 1 left behind is "busy");
  *   4. without the helper rule the GRE replies never reach the clients;
- *   5. `conntrack -L expect` and `-E expect` lines, shape for shape.
+ *   5. `conntrack -L expect` and `-E expect` lines, shape for shape;
+ *   6. the GRE connection's timeouts in its `conntrack -E` lines (30 s unreplied, 180 s assured).
  *
  * The PAC test peer cannot tell two calls apart when they share its call id and the NAT's public
  * address (GRE version 1 carries only the receiver's call id): it files every packet under the
@@ -325,5 +326,24 @@ describe('PPTP through MASQUERADE with the pptp helper, vrouter and kernel', () 
     record('case 5 (conntrack -E expect lines)', { vrouter: runs.vrouter.events.length, kernel: runs.kernel.events.length });
     expect(shapes(runs.vrouter.listed)).toEqual(shapes(runs.kernel.listed));
     expect(shapes(runs.vrouter.events)).toEqual(shapes(runs.kernel.events));
+  });
+
+  it('gives a call\'s GRE connection the GRE timeouts, 30 s unreplied and 180 s assured, as the kernel', async () => {
+    // The PAC's GRE first and the client's only once it has it: one connection, created by the PAC.
+    const runs = await onBoth(async (site) => {
+      const events = await site.watchEvents('conntrack');
+      const result = await site.session(['--connections', '1', '--call-id', '519', ...PAC_GRE_FIRST], [['--call-id', '12', ...CLIENT_WAITS_FOR_PAC_GRE]]);
+      return { ...result, events: await events.stop() };
+    });
+    // Event, timeout and ASSURED of each GRE line; a DESTROY's timeout depends on when the call ended.
+    const greEvents = (lines: string[]): string[] =>
+      lines
+        .filter((l) => / gre +47 /.test(l))
+        .map((l) => `${/\[(\w+)\]/.exec(l)![1]} ${l.includes('[DESTROY]') ? 'T' : /gre +47 (\d+) /.exec(l)?.[1]}${l.includes('[ASSURED]') ? ' ASSURED' : ''}`);
+    const outcome = { vrouter: greEvents(runs.vrouter.events), kernel: greEvents(runs.kernel.events) };
+    record('case 6 (GRE timeouts in conntrack -E)', outcome);
+    for (const kind of KINDS) expect(summaryCalls(runs[kind].clients[0]!).map((call) => call.greReceived), `${kind}: GRE received`).toEqual([3]);
+    const expected = ['NEW 30', 'UPDATE 30', 'UPDATE 180 ASSURED', 'DESTROY T ASSURED'];
+    expect(outcome).toEqual({ vrouter: expected, kernel: expected });
   });
 });

@@ -215,14 +215,19 @@ ${rules
     if (result.status !== 0) throw new Error(`iptables-restore in the kernel router: exit ${result.status}: ${result.stderr}`);
   }
 
+  /** `conntrack -E expect`: see watchEvents. */
+  watchExpectations(): Promise<{ stop: () => Promise<string[]> }> {
+    return this.watchEvents('expect');
+  }
+
   /**
-   * Starts `conntrack -E expect` (vrouter's CLI on its control socket, or conntrack-tools in the
-   * kernel router's namespace); `stop` interrupts it and returns the event lines it printed.
+   * Starts `conntrack -E` of `table` (vrouter's CLI on its control socket, or conntrack-tools in
+   * the kernel router's namespace); `stop` interrupts it and returns the event lines it printed.
    */
-  async watchExpectations(): Promise<{ stop: () => Promise<string[]> }> {
+  async watchEvents(table: 'conntrack' | 'expect'): Promise<{ stop: () => Promise<string[]> }> {
     const child = this.router
-      ? spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', 'expect', '--socket', this.router.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : this.topology.spawn('router', 'conntrack', ['-E', 'expect']);
+      ? spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', table, '--socket', this.router.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : this.topology.spawn('router', 'conntrack', ['-E', table]);
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr!.resume();

@@ -7,11 +7,11 @@
  * per address pair, like the generic tracker. A version 1 header of another protocol is not
  * tracked. The kernel has no error() for GRE, so `validate` refuses nothing.
  *
- * Timeouts: unreplied and replied ("stream"). They are per connection, because the PPTP helper
- * lengthens them on the GRE connections it expects. Convention: `entry.l4Data` is a
- * GreConnectionTimeouts; `newConnection` puts the configured defaults there unless the entry
- * already carries one, and the PPTP helper sets its own with `setGreTimeouts` (600 s / 18000 s),
- * before or after `newConnection`. A replied connection is ASSURED at once.
+ * Timeouts: unreplied and replied ("stream"), the configured ones for every GRE connection. The
+ * PPTP helper's longer ones (600 s / 18000 s) never take effect on the kernel: its expectation
+ * callback sets them before the first packet, and gre_packet then initialises an unconfirmed
+ * connection's timeouts from the sysctls, so kernel 6.18 shows 30 s / 180 s on a call's GRE too.
+ * A replied connection is ASSURED at once.
  */
 import { GRE, GRE_MIN_HEADER_LENGTH, GRE_PROTOCOL_PPP, greProtocol, greV1CallId, greVersion } from '../../../router/wire/gre.ts';
 import type { Conntrack } from '../conntrack-entry.ts';
@@ -24,24 +24,6 @@ import type { StreamTimeouts } from './timeouts.ts';
 const PROTOCOL_GRE = 47;
 /** Up to and including the version 1 call ID. */
 const V1_KEY_END = GRE.V1_CALL_ID + 2;
-
-/** A GRE connection's own timeouts in seconds (ct->proto.gre.timeout and stream_timeout). */
-export class GreConnectionTimeouts {
-  constructor(
-    public unreplied: number,
-    public replied: number,
-  ) {}
-}
-
-/** Sets the entry's GRE timeouts (what the PPTP helper's expectation callback does). */
-export function setGreTimeouts(entry: Conntrack, unrepliedSeconds: number, repliedSeconds: number): void {
-  if (entry.l4Data instanceof GreConnectionTimeouts) {
-    entry.l4Data.unreplied = unrepliedSeconds;
-    entry.l4Data.replied = repliedSeconds;
-  } else {
-    entry.l4Data = new GreConnectionTimeouts(unrepliedSeconds, repliedSeconds);
-  }
-}
 
 export class GreTracker implements L4Tracker {
   readonly protocol = PROTOCOL_GRE;
@@ -81,19 +63,15 @@ export class GreTracker implements L4Tracker {
     return true;
   }
 
-  newConnection(entry: Conntrack, _packet: L4Packet, _now: number): boolean {
-    if (!(entry.l4Data instanceof GreConnectionTimeouts)) {
-      entry.l4Data = new GreConnectionTimeouts(this.timeouts.unreplied, this.timeouts.replied);
-    }
+  newConnection(_entry: Conntrack, _packet: L4Packet, _now: number): boolean {
     return true;
   }
 
   /** nf_conntrack_gre_packet. */
   packet(entry: Conntrack, _packet: L4Packet, _direction: 0 | 1, now: number): TrackVerdict {
-    const own = entry.l4Data instanceof GreConnectionTimeouts ? entry.l4Data : null;
-    let seconds = own?.unreplied ?? this.timeouts.unreplied;
+    let seconds = this.timeouts.unreplied;
     if (entry.status & Status.SEEN_REPLY) {
-      seconds = own?.replied ?? this.timeouts.replied;
+      seconds = this.timeouts.replied;
       if (!(entry.status & Status.ASSURED)) {
         entry.status |= Status.ASSURED;
         entry.events |= CtEvent.ASSURED;

@@ -10,11 +10,9 @@
  *      `newConnection` (false: INVALID, no entry).
  *   4. `packet` with the direction, found or new. INVALID / DROP: the packet is untracked /
  *      dropped; RECREATE: kill the entry and start again at 3; ACCEPT: tracked, and only now
- *      does a reply set SEEN_REPLY.
- *   5. after an accepted packet, if `killedByTracker(entry)`, delete the entry (TCP: an RST
+ *      does a reply set SEEN_REPLY; KILL: tracked, and the entry is deleted at once (TCP: an RST
  *      before any reply).
  */
-import type { Conntrack } from '../conntrack-entry.ts';
 import { GreKeymap } from '../gre-keymap.ts';
 import type { L4Tracker } from '../l4-tracker.ts';
 import { GenericTracker } from './generic.ts';
@@ -52,8 +50,3 @@ export function createGenericTracker(options: TrackerOptions = {}): L4Tracker {
 
 /** The generic tracker with the kernel's default timeout (600 s). */
 export const genericTracker: L4Tracker = new GenericTracker(DEFAULT_TIMEOUTS.generic);
-
-/** The tracker asked for the entry to go now (its timeout is 0); see tcp.ts. */
-export function killedByTracker(entry: Conntrack): boolean {
-  return entry.timeout === 0;
-}

@@ -23,8 +23,8 @@
  *    and the core sets SEEN_REPLY only after `packet` accepted a reply, as nf_conntrack_in does:
  *    the tracker must see the first reply as "no reply seen yet".
  *  - An RST before any reply kills the entry at once (nf_ct_kill_acct): the tracker puts it in
- *    CLOSE with `timeout` 0, an expiry in the past whatever `now` is, and returns ACCEPT; the core
- *    removes such an entry after the packet (`killedByTracker` in index.ts tests for it).
+ *    CLOSE and returns KILL without refreshing the timeout, so its DESTROY shows what was left of
+ *    SYN_SENT's (`[DESTROY] tcp 6 120 CLOSE`, as the kernel prints it).
  *  - RECREATE asks the core to kill the entry and track the segment afresh (-NF_REPEAT).
  */
 import { readU32 } from '../../../router/wire/bytes.ts';
@@ -621,10 +621,7 @@ export class TcpTracker implements L4Tracker {
 
     if (!(entry.status & Status.SEEN_REPLY)) {
       // Only an RST came back (or the opener gave up): nothing was established, drop it now.
-      if (flags & TcpFlag.RST) {
-        entry.timeout = 0;
-        return TrackVerdict.ACCEPT;
-      }
+      if (flags & TcpFlag.RST) return TrackVerdict.KILL;
       // A retransmitted SYN does not extend the entry, or a client (or a NAT in front of it)
       // reusing the port would keep it alive for ever.
       if (index === SYN_SET && old === TcpState.SYN_SENT) return TrackVerdict.ACCEPT;
@@ -641,6 +638,11 @@ export class TcpTracker implements L4Tracker {
     }
     if (!(entry.status & Status.FIXED_TIMEOUT)) entry.timeout = now + timeout * 1000;
     return TrackVerdict.ACCEPT;
+  }
+
+  /** tcp_can_early_drop: a closing connection may go for room even once ASSURED. */
+  canEarlyDrop(entry: Conntrack): boolean {
+    return isClosing(entry.l4State);
   }
 
   stateName(entry: Conntrack): string {

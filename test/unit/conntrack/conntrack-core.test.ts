@@ -103,7 +103,7 @@ describe('conntrack core', () => {
     // The second one clashes on confirm and, being TCP, is dropped.
     expect(b.core.confirm(c)).toBe(Verdict.DROP);
     expect(b.core.table.size).toBe(1);
-    expect(b.core.counters.clashes).toBe(1);
+    expect([b.core.counters.insertFailed, b.core.counters.clashResolved]).toEqual([1, 0]);
   });
 
   it('merges a UDP clash on confirm instead of dropping', () => {
@@ -112,6 +112,7 @@ describe('conntrack core', () => {
     b.core.confirm(a);
     expect(b.core.confirm(c)).toBe(Verdict.ACCEPT);
     expect(c.conntrack).toBe(a.conntrack);
+    expect([b.core.counters.insertFailed, b.core.counters.clashResolved]).toEqual([0, 1]);
   });
 
   it('makes an ICMP error quoting a tracked datagram RELATED, and refuses one whose outer destination does not match', () => {
@@ -151,7 +152,7 @@ describe('conntrack core', () => {
 
   it('reports each event as of when it happened, even if the clock moved before confirmation', () => {
     const lines: string[] = [];
-    b.core.subscribe((event, entry, at) => lines.push(formatConnectionEvent(event, entry, at)));
+    b.core.subscribe((event, entry, at, bits, portid) => lines.push(formatConnectionEvent(event, entry, at, bits, portid)));
     const first = pass(b, syn(), false);
     b.clock.ms += 4; // a jiffy passes between conntrack in and confirm (a GC pause, a slow hook)
     b.core.help(first);
@@ -196,6 +197,59 @@ describe('conntrack core', () => {
     pass(b, syn());
     pass(b, tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 0, ack: 1001, flags: TcpFlag.RST | TcpFlag.ACK, window: 0 }));
     expect(b.core.table.size).toBe(0);
+  });
+});
+
+describe('conntrack -E lines, as ctnetlink events print on the kernel', () => {
+  let b: Bench;
+  let lines: string[];
+  beforeEach(() => {
+    b = bench();
+    lines = [];
+    b.core.subscribe((event, entry, at, bits, portid) => lines.push(formatConnectionEvent(event, entry, at, bits, portid)));
+  });
+  const TUPLES = 'src=10.0.1.2 dst=203.0.113.2 sport=40000 dport=80 src=203.0.113.2 dst=10.0.1.2 sport=80 dport=40000';
+  const UNREPLIED = 'src=10.0.1.2 dst=203.0.113.2 sport=40000 dport=80 [UNREPLIED] src=203.0.113.2 dst=10.0.1.2 sport=80 dport=40000';
+  const rst = (): Buffer => tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 0, ack: 1001, flags: TcpFlag.RST | TcpFlag.ACK, window: 0 });
+
+  it('after an RST answering the SYN: only a DESTROY, with what was left of SYN_SENT\'s 120 s', () => {
+    pass(b, syn());
+    pass(b, rst());
+    expect(lines).toEqual([`    [NEW] tcp      6 120 SYN_SENT ${UNREPLIED}`, `[DESTROY] tcp      6 120 CLOSE ${UNREPLIED}`]);
+  });
+
+  it('a DESTROY at expiry has no timeout (ctnetlink leaves a zero one out)', () => {
+    pass(b, syn());
+    pass(b, synAck());
+    pass(b, ack());
+    const reset = tcpPacket({ src: CLIENT, dst: SERVER }, { srcPort: 40000, dstPort: 80, seq: 1001, ack: 5001, flags: TcpFlag.RST, window: 0 });
+    pass(b, reset);
+    expect(lines.at(-1)).toBe(` [UPDATE] tcp      6 10 CLOSE ${TUPLES} [ASSURED]`);
+    b.clock.ms += 10_000;
+    for (let i = 0; i < 4; i++) b.core.collect();
+    expect(lines.at(-1)).toBe(`[DESTROY] tcp      6 CLOSE ${TUPLES} [ASSURED]`);
+  });
+
+  it('an UPDATE that changes no TCP state prints none: a picked-up connection\'s answers', () => {
+    pass(b, ack());
+    pass(b, tcpPacket({ src: SERVER, dst: CLIENT }, { srcPort: 80, dstPort: 40000, seq: 5001, ack: 1001, flags: TcpFlag.ACK, window: 65535 }));
+    pass(b, ack());
+    expect(lines).toEqual([
+      `    [NEW] tcp      6 300 ESTABLISHED ${UNREPLIED}`,
+      ` [UPDATE] tcp      6 300 ${TUPLES}`,
+      ` [UPDATE] tcp      6 432000 ${TUPLES} [ASSURED]`,
+    ]);
+  });
+
+  it('a DESTROY a control client asked for names it, as conntrack-tools prints the netlink sender', () => {
+    pass(b, syn());
+    b.core.destroy(b.core.list()[0]!, 4242);
+    pass(b, syn(40001));
+    b.core.flush(4343);
+    expect(lines.filter((line) => line.startsWith('[DESTROY]')).map((line) => line.replace(/ src=.*\[UNREPLIED\] src=\S+ dst=\S+ sport=\d+ dport=\d+/, ' ...'))).toEqual([
+      '[DESTROY] tcp      6 120 SYN_SENT ... [USERSPACE] portid=4242',
+      '[DESTROY] tcp      6 120 SYN_SENT ... [USERSPACE] portid=4343',
+    ]);
   });
 
   it('early-drops a non-ASSURED entry when the table is full, and drops the packet when all are ASSURED', () => {
@@ -243,6 +297,79 @@ describe('conntrack core', () => {
       expect(b.core.help(packet)).toBe(expected);
     }
     expect(b.core.counters.helperFaults).toBe(2);
+  });
+});
+
+describe('a full table under a flood', () => {
+  /**
+   * conntrack max 2000 in the default 65536 buckets (so 8 buckets hold almost nothing): 20
+   * established connections, then SYNs and UDP from spoofed LAN sources that nobody answers, far
+   * more than the table holds. New connections made after it must get through, as on the kernel.
+   */
+  function flooded() {
+    const clock = { ms: 1_000_000 };
+    const router = new RouterBench(
+      { interfaces: [interfaceSpec('lan0', '10.0.1.1/24'), interfaceSpec('wan0', '203.0.113.1/24')], conntrack: { always: true, max: 2000 } },
+      { now: () => clock.ms, helpers: [] },
+    );
+    const core = router.netfilter.conntrack;
+    const segment = (src: string, dst: string, sport: number, dport: number, seq: number, ack: number, flags: number): Buffer =>
+      tcpPacket({ src, dst }, { srcPort: sport, dstPort: dport, seq, ack, flags, window: 65535 });
+    /** SYN, SYN-ACK, ACK between CLIENT:sport and SERVER:80; true if all three got through. */
+    const connect = (sport: number): boolean =>
+      [
+        segment(CLIENT, SERVER, sport, 80, 1000, 0, TcpFlag.SYN),
+        segment(SERVER, CLIENT, 80, sport, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK),
+        segment(CLIENT, SERVER, sport, 80, 1001, 5001, TcpFlag.ACK),
+      ].every((buf) => router.receive(buf).forwarded);
+    const established = Array.from({ length: 20 }, (_, i) => 30000 + i);
+    expect(established.every(connect)).toBe(true);
+    for (let i = 0; i < 6000; i++) {
+      const source = `10.0.1.${10 + (i % 200)}`;
+      const buf = i % 2 ? segment(source, SERVER, 1024 + i, 80, i, 0, TcpFlag.SYN) : udpPacket({ src: source, dst: SERVER }, { srcPort: 1024 + i, dstPort: 53, payload: Buffer.from('q') });
+      router.receive(buf);
+      if (i % 500 === 499) {
+        clock.ms += 1000;
+        core.collect();
+      }
+    }
+    return { router, core, clock, connect, established };
+  }
+
+  it('lets 10 of 10 new connections through right after the flood: early drop walks on until it finds an entry', () => {
+    const { core, connect } = flooded();
+    expect(core.table.size).toBe(2000);
+    const fresh = Array.from({ length: 10 }, (_, i) => 31000 + i);
+    expect(fresh.filter(connect)).toHaveLength(10);
+    expect(core.counters.earlyDropped).toBeGreaterThan(4000);
+  });
+
+  it('keeps the established connections: ASSURED entries are never dropped for room', () => {
+    const { core, established } = flooded();
+    const listed = core.list().filter((entry) => entry.status & Status.ASSURED);
+    expect(listed.map((entry) => entry.tuples[0].srcPort).sort()).toEqual(established);
+  });
+
+  it('refuses a packet when everything in reach is ASSURED, and then the collector frees room down to 95%', () => {
+    const { core, clock, connect } = flooded();
+    // Every entry ASSURED (a table of established flows): nothing may be early-dropped.
+    for (const entry of core.list()) entry.status |= Status.ASSURED;
+    const refusedBefore = core.counters.tableFull;
+    expect(connect(32000)).toBe(false);
+    expect(core.counters.tableFull).toBe(refusedBefore + 1);
+    // gc_worker's early drop: once an insert failed, its next pass evicts what is not ASSURED, or
+    // ASSURED but closing (TCP FIN_WAIT and after), while the table is at 95% or more.
+    let closing = 0;
+    for (const entry of core.list()) {
+      if (entry.tuples[0].protocol === 6 && !(entry.tuples[0].srcPort >= 30000 && entry.tuples[0].srcPort < 30020) && closing < 150) {
+        entry.l4State = 4; // FIN_WAIT
+        closing++;
+      }
+    }
+    clock.ms += 50;
+    for (let tick = 0; tick < 16; tick++) core.collect();
+    expect(core.table.size).toBe(1899);
+    expect(connect(32001)).toBe(true);
   });
 });
 

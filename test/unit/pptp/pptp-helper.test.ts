@@ -158,7 +158,7 @@ describe('pptp helper: GRE expectations', () => {
   });
 
   for (const first of ['client', 'server'] as const) {
-    it(`relates the GRE connection when the ${first} sends first, with PPTP timeouts, and both directions use it`, () => {
+    it(`relates the GRE connection when the ${first} sends first, with the GRE timeouts (30 s, 180 s once assured) as kernel 6.18, and both directions use it`, () => {
       const b = bench();
       const s = confirmedSession(b);
       outgoingCall(s);
@@ -169,17 +169,17 @@ describe('pptp helper: GRE expectations', () => {
       expect(opening.ctinfo).toBe(CtInfo.RELATED);
       expect(child.master).toBe(s.entry);
       expect(child.status & Status.EXPECTED).toBeTruthy();
-      expect(child.timeout - b.clock.ms).toBe(600_000);
+      expect(child.timeout - b.clock.ms).toBe(30_000);
       // The other expectation goes: the other direction is this connection's reply.
       expect(b.core.expectations.size).toBe(0);
       const answer = first === 'client' ? fromServer() : fromClient();
       expect([answer.conntrack, answer.ctinfo]).toEqual([child, CtInfo.ESTABLISHED_REPLY]);
       // As in the kernel, the replied timeout applies from the packet after the first reply.
-      expect(child.timeout - b.clock.ms).toBe(600_000);
+      expect(child.timeout - b.clock.ms).toBe(30_000);
       const again = first === 'client' ? fromClient() : fromServer();
       expect([again.conntrack, again.ctinfo]).toEqual([child, CtInfo.ESTABLISHED]);
-      expect(child.timeout - b.clock.ms).toBe(18_000_000);
-      expect(formatConnection(child, b.clock.ms)).toMatch(/^gre +47 18000 .*\[ASSURED\]/);
+      expect(child.timeout - b.clock.ms).toBe(180_000);
+      expect(formatConnection(child, b.clock.ms)).toMatch(/^gre +47 180 .*\[ASSURED\]/);
       expect(b.helper.counters.greExpected).toBe(1);
     });
   }

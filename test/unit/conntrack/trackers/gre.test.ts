@@ -4,7 +4,7 @@ import { GreKeymap } from '../../../../netfilter/conntrack/gre-keymap.ts';
 import { TrackVerdict } from '../../../../netfilter/conntrack/l4-tracker.ts';
 import { CtEvent, Status } from '../../../../netfilter/conntrack/status.ts';
 import { Direction, Tuple } from '../../../../netfilter/conntrack/tuple.ts';
-import { GreConnectionTimeouts, GreTracker, setGreTimeouts } from '../../../../netfilter/conntrack/trackers/gre.ts';
+import { GreTracker } from '../../../../netfilter/conntrack/trackers/gre.ts';
 import { DEFAULT_TIMEOUTS } from '../../../../netfilter/conntrack/trackers/timeouts.ts';
 import { emitGreV0, emitGreV1, greV0LengthOf, greV1LengthOf, type GreV0Repr, type GreV1Repr } from '../../../../router/wire/gre.ts';
 import { IpProtocol } from '../../../../router/wire/ipv4.ts';
@@ -133,23 +133,6 @@ describe('GRE timeouts (nf_conntrack_gre_packet)', () => {
     expect(driver.entry!.events).toBe(CtEvent.ASSURED);
     driver.send(1, toPns());
     expect(driver.entry!.events).toBe(0);
-  });
-
-  it('keeps the timeouts the PPTP helper sets on the entry, before or after newConnection', () => {
-    const tracker = new GreTracker(DEFAULT_TIMEOUTS.gre, pptpKeymap());
-    for (const when of ['before', 'after'] as const) {
-      const tuple = read(tracker, toPac())!;
-      const entry = new Conntrack(tracker, tuple, new Tuple());
-      if (when === 'before') setGreTimeouts(entry, 600, 18000);
-      expect(tracker.newConnection(entry, toPac(), 0)).toBe(true);
-      if (when === 'after') setGreTimeouts(entry, 600, 18000);
-      expect(entry.l4Data).toBeInstanceOf(GreConnectionTimeouts);
-      tracker.packet(entry, toPac(), 0, 1000);
-      expect(entry.timeout, when).toBe(1000 + 600_000);
-      entry.status |= Status.SEEN_REPLY;
-      tracker.packet(entry, toPns(), 1, 2000);
-      expect(entry.timeout, when).toBe(2000 + 18_000_000);
-    }
   });
 
   it('tracks version 0 between two hosts as one connection with the configured timeouts', () => {

@@ -6,7 +6,7 @@ import { Status } from '../../../../netfilter/conntrack/status.ts';
 import { Tuple } from '../../../../netfilter/conntrack/tuple.ts';
 import { GenericTracker } from '../../../../netfilter/conntrack/trackers/generic.ts';
 import { GreTracker } from '../../../../netfilter/conntrack/trackers/gre.ts';
-import { createTrackers, genericTracker, killedByTracker } from '../../../../netfilter/conntrack/trackers/index.ts';
+import { createTrackers, genericTracker } from '../../../../netfilter/conntrack/trackers/index.ts';
 import { DEFAULT_TIMEOUTS, resolveTimeouts } from '../../../../netfilter/conntrack/trackers/timeouts.ts';
 import { TcpFlag } from '../../../../router/wire/tcp.ts';
 import { icmpPacket, rawPacket, udpPacket } from '../../../support/packets.ts';
@@ -123,15 +123,5 @@ describe('generic tracker', () => {
     entry.status |= Status.FIXED_TIMEOUT;
     tracker.packet(entry, packet, 0, 5000);
     expect(entry.timeout).toBe(61_000);
-  });
-});
-
-describe('killedByTracker', () => {
-  it('is true only for a timeout of 0', () => {
-    const entry = new Conntrack(genericTracker, new Tuple(), new Tuple());
-    entry.timeout = 0;
-    expect(killedByTracker(entry)).toBe(true);
-    entry.timeout = 1;
-    expect(killedByTracker(entry)).toBe(false);
   });
 });

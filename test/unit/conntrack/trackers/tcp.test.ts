@@ -3,7 +3,6 @@ import { Conntrack } from '../../../../netfilter/conntrack/conntrack-entry.ts';
 import { TrackVerdict, type L4Packet } from '../../../../netfilter/conntrack/l4-tracker.ts';
 import { CtEvent, Status } from '../../../../netfilter/conntrack/status.ts';
 import { Tuple } from '../../../../netfilter/conntrack/tuple.ts';
-import { killedByTracker } from '../../../../netfilter/conntrack/trackers/index.ts';
 import {
   TCP_STATE_NAMES,
   TcpPeerFlag,
@@ -369,20 +368,18 @@ describe('TCP state machine', () => {
 });
 
 describe('TCP resets', () => {
-  it('kills the entry at once on an RST answering the SYN', () => {
+  it('kills the entry at once on an RST answering the SYN, leaving SYN_SENT\'s timeout for its DESTROY', () => {
     const driver = new TrackerDriver(tracker());
     driver.open(seg.segment(0, { seq: C_ISN, flags: SYN, window: 64240, options: SYN_OPTIONS }));
-    expect(driver.send(1, seg.segment(1, { seq: 0, ack: C_ISN + 1, flags: RST | ACK, window: 0 }))).toBe(TrackVerdict.ACCEPT);
-    expect(driver.stateName).toBe('CLOSE');
-    expect(driver.entry!.timeout).toBe(0);
-    expect(killedByTracker(driver.entry!)).toBe(true);
+    driver.now += 1000;
+    expect(driver.send(1, seg.segment(1, { seq: 0, ack: C_ISN + 1, flags: RST | ACK, window: 0 }))).toBe(TrackVerdict.KILL);
+    expectState(driver, 'CLOSE', 119);
   });
 
   it('kills the entry when the opener resets before any reply', () => {
     const driver = new TrackerDriver(tracker());
     driver.open(seg.segment(0, { seq: C_ISN, flags: SYN, window: 64240 }));
-    expect(driver.send(0, seg.segment(0, { seq: C_ISN + 1, flags: RST, window: 0 }))).toBe(TrackVerdict.ACCEPT);
-    expect(killedByTracker(driver.entry!)).toBe(true);
+    expect(driver.send(0, seg.segment(0, { seq: C_ISN + 1, flags: RST, window: 0 }))).toBe(TrackVerdict.KILL);
   });
 
   it('closes an established connection on an in-window RST with the exact sequence number (10 s)', () => {
@@ -391,7 +388,6 @@ describe('TCP resets', () => {
     const clientSeq = exchange(driver, C_ISN + 1, 1000);
     expect(driver.send(1, seg.segment(1, { seq: S_ISN + 1, ack: clientSeq, flags: RST | ACK, window: 0 }))).toBe(TrackVerdict.ACCEPT);
     expectState(driver, 'CLOSE', 10);
-    expect(killedByTracker(driver.entry!)).toBe(false);
     expect(driver.entry!.events).toBe(CtEvent.PROTOINFO);
   });
 
