@@ -18,7 +18,7 @@
 import type { Packet } from '../../router/core/packet.ts';
 import { HOOK_NAMES, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import { runTable } from './evaluate.ts';
-import type { TablesEnv } from './extension.ts';
+import type { ExtensionContext, TablesEnv } from './extension.ts';
 import { parseRuleset } from './parser.ts';
 import type { LoadedTable, ParsedRuleset } from './ruleset.ts';
 import { saveTables } from './save.ts';
@@ -42,8 +42,10 @@ export class RuleTables implements NatChainRunner {
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
   /** By TableId: the table's ops, made once (the nat table has none: see above). */
   private readonly ops: readonly (readonly HookOps[])[];
+  private readonly context: ExtensionContext;
 
-  constructor(private readonly env: TablesEnv) {
+  constructor(env: TablesEnv) {
+    this.context = { ...env, now: env.now ?? (() => performance.now()), interfaces: env.interfaces ?? [] };
     const ops: HookOps[][] = [[], [], [], []];
     for (const id of [TableId.RAW, TableId.MANGLE, TableId.FILTER]) {
       for (const { hook, priority } of TABLE_HOOKS[id]!) {
@@ -59,7 +61,7 @@ export class RuleTables implements NatChainRunner {
    * of the text's first line (0 for a file of its own, which starts at line 1).
    */
   parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
-    return parseRuleset(text, origin, firstLine, this.env);
+    return parseRuleset(text, origin, firstLine, this.context);
   }
 
   /** Installs the parsed tables, counters starting from what their text gave (or zero). */

@@ -8,6 +8,7 @@ import { commentMatch } from './matches/comment.ts';
 import { conntrackMatch, stateMatch } from './matches/conntrack.ts';
 import { helperMatch } from './matches/helper.ts';
 import { icmpMatch } from './matches/icmp.ts';
+import { limitMatch } from './matches/limit.ts';
 import { markMatch } from './matches/mark.ts';
 import { multiportMatch } from './matches/multiport.ts';
 import { tcpMatch } from './matches/tcp.ts';
@@ -27,6 +28,7 @@ export const MATCH_TYPES: readonly MatchType[] = [
   helperMatch,
   commentMatch,
   markMatch,
+  limitMatch,
 ];
 
 export const TARGET_TYPES: readonly TargetType[] = [
