@@ -35,7 +35,7 @@ export interface NatChainRunner {
 }
 
 /** Matches and targets, in canonical (saved) form, that only work with connection tracking. */
-const CONNTRACK_USERS = / -m (conntrack|state|helper) | -j CT /;
+const CONNTRACK_USERS = / -m (conntrack|state|helper|connmark) | -j (CT|CONNMARK) /;
 
 export class RuleTables implements NatChainRunner {
   /** By TableId; null until a text loads that table. Replaced whole on apply(). */
@@ -97,8 +97,9 @@ export class RuleTables implements NatChainRunner {
   }
 
   /**
-   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper match
-   * or a CT target, the users that make the kernel register conntrack in a namespace.
+   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper/connmark
+   * match or a CT/CONNMARK target, the users that make the kernel register conntrack in a namespace
+   * (the match and target types say so themselves too: MatchType/TargetType.needsConntrack).
    */
   needsConntrack(): boolean {
     if (this.tables[TableId.NAT]) return true;

@@ -5,6 +5,7 @@
  */
 import type { MatchType, TargetType } from './extension.ts';
 import { commentMatch } from './matches/comment.ts';
+import { connmarkMatch } from './matches/connmark.ts';
 import { conntrackMatch, stateMatch } from './matches/conntrack.ts';
 import { helperMatch } from './matches/helper.ts';
 import { icmpMatch } from './matches/icmp.ts';
@@ -13,6 +14,7 @@ import { markMatch } from './matches/mark.ts';
 import { multiportMatch } from './matches/multiport.ts';
 import { tcpMatch } from './matches/tcp.ts';
 import { udpMatch } from './matches/udp.ts';
+import { connmarkTarget } from './targets/connmark.ts';
 import { ctTarget, notrackTarget } from './targets/ct.ts';
 import { logTarget } from './targets/log.ts';
 import { markTarget } from './targets/mark.ts';
@@ -28,6 +30,7 @@ export const MATCH_TYPES: readonly MatchType[] = [
   helperMatch,
   commentMatch,
   markMatch,
+  connmarkMatch,
   limitMatch,
 ];
 
@@ -37,4 +40,5 @@ export const TARGET_TYPES: readonly TargetType[] = [
   markTarget,
   ctTarget,
   notrackTarget,
+  connmarkTarget,
 ];
