@@ -9,10 +9,13 @@ import { connmarkMatch } from './matches/connmark.ts';
 import { conntrackMatch, stateMatch } from './matches/conntrack.ts';
 import { helperMatch } from './matches/helper.ts';
 import { icmpMatch } from './matches/icmp.ts';
+import { iprangeMatch } from './matches/iprange.ts';
+import { lengthMatch } from './matches/length.ts';
 import { limitMatch } from './matches/limit.ts';
 import { markMatch } from './matches/mark.ts';
 import { multiportMatch } from './matches/multiport.ts';
 import { tcpMatch } from './matches/tcp.ts';
+import { ttlMatch } from './matches/ttl.ts';
 import { udpMatch } from './matches/udp.ts';
 import { connmarkTarget } from './targets/connmark.ts';
 import { ctTarget, notrackTarget } from './targets/ct.ts';
@@ -32,6 +35,9 @@ export const MATCH_TYPES: readonly MatchType[] = [
   markMatch,
   connmarkMatch,
   limitMatch,
+  iprangeMatch,
+  lengthMatch,
+  ttlMatch,
 ];
 
 export const TARGET_TYPES: readonly TargetType[] = [
