@@ -4,6 +4,7 @@
  * that builds the router, as NAT's are), never by being imported.
  */
 import type { MatchType, TargetType } from './extension.ts';
+import { addrtypeMatch } from './matches/addrtype.ts';
 import { commentMatch } from './matches/comment.ts';
 import { connmarkMatch } from './matches/connmark.ts';
 import { conntrackMatch, stateMatch } from './matches/conntrack.ts';
@@ -36,6 +37,7 @@ export const MATCH_TYPES: readonly MatchType[] = [
   connmarkMatch,
   limitMatch,
   iprangeMatch,
+  addrtypeMatch,
   lengthMatch,
   ttlMatch,
 ];
