@@ -1,12 +1,14 @@
 /**
  * What a match or target unit is (the kernel's xt_match / xt_target with iptables' libxt_* half):
  * a type that names its options and builds an instance from them, validating as it goes. Instances
- * run on the packet path: they read the packet in place, never throw and never allocate (LOG
- * excepted: a log line is a string). Their configuration is immutable; limit's bucket is the state it keeps.
+ * run on the packet path: they read the packet in place, never throw and never allocate (LOG and
+ * NFLOG excepted: a log line is a string; a recent list allocates a slot's timestamps once). Their
+ * configuration is immutable; limit's bucket and recent's lists are the state they keep.
  */
 import type { HookPoint } from '../../router/core/hooks.ts';
 import type { RouterInterface } from '../../router/core/interfaces.ts';
 import type { Packet } from '../../router/core/packet.ts';
+import type { RecentTables } from './matches/recent-table.ts';
 import type { TableName } from './tables.ts';
 
 export const MatchResult = { NO: 0, YES: 1, HOTDROP: 2 } as const;
@@ -109,8 +111,10 @@ export interface TablesEnv {
   interfaces?: readonly RouterInterface[];
 }
 
-/** What units are built with: the router's environment and its clock, defaults filled in. */
+/** What units are built with: the router's environment, its clock, and state the tables keep across loads. */
 export interface ExtensionContext extends TablesEnv {
   readonly now: () => number;
   readonly interfaces: readonly RouterInterface[];
+  /** `-m recent` lists by name, shared by every rule that names one (as xt_recent's per-namespace tables). */
+  readonly recent: RecentTables;
 }

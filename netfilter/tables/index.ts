@@ -19,6 +19,8 @@ import type { Packet } from '../../router/core/packet.ts';
 import { HOOK_NAMES, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import { runTable } from './evaluate.ts';
 import type { ExtensionContext, TablesEnv } from './extension.ts';
+import { recentUse } from './matches/recent.ts';
+import { RecentTables, type RecentList, type RecentUse } from './matches/recent-table.ts';
 import { parseRuleset } from './parser.ts';
 import type { LoadedTable, ParsedRuleset } from './ruleset.ts';
 import { saveTables } from './save.ts';
@@ -42,10 +44,11 @@ export class RuleTables implements NatChainRunner {
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
   /** By TableId: the table's ops, made once (the nat table has none: see above). */
   private readonly ops: readonly (readonly HookOps[])[];
+  private readonly recent = new RecentTables();
   private readonly context: ExtensionContext;
 
   constructor(env: TablesEnv) {
-    this.context = { ...env, now: env.now ?? (() => performance.now()), interfaces: env.interfaces ?? [] };
+    this.context = { ...env, now: env.now ?? (() => performance.now()), interfaces: env.interfaces ?? [], recent: this.recent };
     const ops: HookOps[][] = [[], [], [], []];
     for (const id of [TableId.RAW, TableId.MANGLE, TableId.FILTER]) {
       for (const { hook, priority } of TABLE_HOOKS[id]!) {
@@ -61,6 +64,7 @@ export class RuleTables implements NatChainRunner {
    * of the text's first line (0 for a file of its own, which starts at line 1).
    */
   parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
+    this.recent.beginParse();
     return parseRuleset(text, origin, firstLine, this.context);
   }
 
@@ -72,6 +76,12 @@ export class RuleTables implements NatChainRunner {
       next[table.id] = table;
     }
     this.tables = next;
+    this.recent.retain(this.recentUses());
+  }
+
+  /** The `-m recent` list the loaded rules call `name`, or null (for tests and tools that look inside). */
+  recentList(name: string): RecentList | null {
+    return this.recent.get(name);
   }
 
   load(text: string, origin: string, firstLine = 0): void {
@@ -104,6 +114,19 @@ export class RuleTables implements NatChainRunner {
   needsConntrack(): boolean {
     if (this.tables[TableId.NAT]) return true;
     return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => CONNTRACK_USERS.test(rule.text))));
+  }
+
+  private *recentUses(): Generator<RecentUse> {
+    for (const table of this.tables) {
+      for (const chain of table?.chains ?? []) {
+        for (const rule of chain.rules) {
+          for (const match of rule.matches) {
+            const use = recentUse(match);
+            if (use) yield use;
+          }
+        }
+      }
+    }
   }
 
   hasNatTable(): boolean {

@@ -15,6 +15,7 @@ import { lengthMatch } from './matches/length.ts';
 import { limitMatch } from './matches/limit.ts';
 import { markMatch } from './matches/mark.ts';
 import { multiportMatch } from './matches/multiport.ts';
+import { recentMatch } from './matches/recent.ts';
 import { tcpMatch } from './matches/tcp.ts';
 import { ttlMatch } from './matches/ttl.ts';
 import { udpMatch } from './matches/udp.ts';
@@ -40,6 +41,7 @@ export const MATCH_TYPES: readonly MatchType[] = [
   addrtypeMatch,
   lengthMatch,
   ttlMatch,
+  recentMatch,
 ];
 
 export const TARGET_TYPES: readonly TargetType[] = [
