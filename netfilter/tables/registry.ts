@@ -24,6 +24,7 @@ import { ctTarget, notrackTarget } from './targets/ct.ts';
 import { logTarget } from './targets/log.ts';
 import { markTarget } from './targets/mark.ts';
 import { rejectTarget } from './targets/reject.ts';
+import { tcpmssTarget } from './targets/tcpmss.ts';
 
 export const MATCH_TYPES: readonly MatchType[] = [
   tcpMatch,
@@ -51,4 +52,5 @@ export const TARGET_TYPES: readonly TargetType[] = [
   ctTarget,
   notrackTarget,
   connmarkTarget,
+  tcpmssTarget,
 ];
