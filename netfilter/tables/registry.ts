@@ -23,6 +23,7 @@ import { connmarkTarget } from './targets/connmark.ts';
 import { ctTarget, notrackTarget } from './targets/ct.ts';
 import { logTarget } from './targets/log.ts';
 import { markTarget } from './targets/mark.ts';
+import { nflogTarget } from './targets/nflog.ts';
 import { rejectTarget } from './targets/reject.ts';
 import { tcpmssTarget } from './targets/tcpmss.ts';
 
@@ -53,4 +54,5 @@ export const TARGET_TYPES: readonly TargetType[] = [
   notrackTarget,
   connmarkTarget,
   tcpmssTarget,
+  nflogTarget,
 ];
