@@ -1,11 +1,14 @@
 /**
  * What a match or target unit is (the kernel's xt_match / xt_target with iptables' libxt_* half):
  * a type that names its options and builds an instance from them, validating as it goes. Instances
- * are immutable and run on the packet path: they read the packet in place, never throw and never
- * allocate (LOG excepted: a log line is a string).
+ * run on the packet path: they read the packet in place, never throw and never allocate (LOG and
+ * NFLOG excepted: a log line is a string; a recent list allocates a slot's timestamps once). Their
+ * configuration is immutable; limit's bucket and recent's lists are the state they keep.
  */
 import type { HookPoint } from '../../router/core/hooks.ts';
+import type { RouterInterface } from '../../router/core/interfaces.ts';
 import type { Packet } from '../../router/core/packet.ts';
+import type { RecentTables } from './matches/recent-table.ts';
 import type { TableName } from './tables.ts';
 
 export const MatchResult = { NO: 0, YES: 1, HOTDROP: 2 } as const;
@@ -54,7 +57,9 @@ export interface MatchType {
   readonly options: readonly OptionSpec[];
   /** The `-p` protocol that loads this match implicitly when one of its options appears. */
   readonly protocol?: number;
-  create(): MatchBuilder;
+  /** The kernel's checkentry takes conntrack for the namespace (nf_ct_netns_get): a rule with it needs tracking. */
+  readonly needsConntrack?: boolean;
+  create(context: ExtensionContext): MatchBuilder;
 }
 
 export interface Target {
@@ -74,7 +79,9 @@ export interface TargetType {
   readonly options: readonly OptionSpec[];
   /** The tables the kernel accepts the target in; all when absent. */
   readonly tables?: readonly TableName[];
-  create(env: TablesEnv): TargetBuilder;
+  /** As MatchType's. */
+  readonly needsConntrack?: boolean;
+  create(env: ExtensionContext): TargetBuilder;
 }
 
 /** Sends what REJECT answers with; the router implements it. */
@@ -100,4 +107,16 @@ export interface TablesEnv {
    * REDIRECT), offered next to netfilter's own.
    */
   extraTargets?: readonly TargetType[];
+  /** The router's clock in ms (limit, recent); default performance.now(). */
+  now?: () => number;
+  /** The router's interfaces, whose addresses are its own (addrtype LOCAL); none when absent. */
+  interfaces?: readonly RouterInterface[];
+}
+
+/** What units are built with: the router's environment, its clock, and state the tables keep across loads. */
+export interface ExtensionContext extends TablesEnv {
+  readonly now: () => number;
+  readonly interfaces: readonly RouterInterface[];
+  /** `-m recent` lists by name, shared by every rule that names one (as xt_recent's per-namespace tables). */
+  readonly recent: RecentTables;
 }

@@ -18,7 +18,9 @@
 import type { Packet } from '../../router/core/packet.ts';
 import { HOOK_NAMES, Verdict, type HookOps, type HookPoint } from '../../router/core/hooks.ts';
 import { runTable } from './evaluate.ts';
-import type { TablesEnv } from './extension.ts';
+import type { ExtensionContext, TablesEnv } from './extension.ts';
+import { recentUse } from './matches/recent.ts';
+import { RecentTables, type RecentList, type RecentUse } from './matches/recent-table.ts';
 import { parseRuleset } from './parser.ts';
 import type { LoadedTable, ParsedRuleset } from './ruleset.ts';
 import { saveTables } from './save.ts';
@@ -35,17 +37,20 @@ export interface NatChainRunner {
 }
 
 /** Matches and targets, in canonical (saved) form, that only work with connection tracking. */
-const CONNTRACK_USERS = / -m (conntrack|state|helper) | -j CT /;
+const CONNTRACK_USERS = / -m (conntrack|state|helper|connmark) | -j (CT|CONNMARK) /;
 
 export class RuleTables implements NatChainRunner {
   /** By TableId; null until a text loads that table. Replaced whole on apply(). */
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
   /** By TableId: the table's ops, made once (the nat table has none: see above). */
   private readonly ops: readonly (readonly HookOps[])[];
+  private readonly recent = new RecentTables();
+  private readonly context: ExtensionContext;
 
   private readonly trace: (packet: Packet, line: string) => void;
 
-  constructor(private readonly env: TablesEnv) {
+  constructor(env: TablesEnv) {
+    this.context = { ...env, now: env.now ?? (() => performance.now()), interfaces: env.interfaces ?? [], recent: this.recent };
     this.trace = env.trace ?? ((_packet, line) => env.log(line));
     const ops: HookOps[][] = [[], [], [], []];
     for (const id of [TableId.RAW, TableId.MANGLE, TableId.FILTER]) {
@@ -62,7 +67,8 @@ export class RuleTables implements NatChainRunner {
    * of the text's first line (0 for a file of its own, which starts at line 1).
    */
   parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
-    return parseRuleset(text, origin, firstLine, this.env);
+    this.recent.beginParse();
+    return parseRuleset(text, origin, firstLine, this.context);
   }
 
   /** Installs the parsed tables, counters starting from what their text gave (or zero). */
@@ -73,6 +79,12 @@ export class RuleTables implements NatChainRunner {
       next[table.id] = table;
     }
     this.tables = next;
+    this.recent.retain(this.recentUses());
+  }
+
+  /** The `-m recent` list the loaded rules call `name`, or null (for tests and tools that look inside). */
+  recentList(name: string): RecentList | null {
+    return this.recent.get(name);
   }
 
   load(text: string, origin: string, firstLine = 0): void {
@@ -98,12 +110,26 @@ export class RuleTables implements NatChainRunner {
   }
 
   /**
-   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper match
-   * or a CT target, the users that make the kernel register conntrack in a namespace.
+   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper/connmark
+   * match or a CT/CONNMARK target, the users that make the kernel register conntrack in a namespace
+   * (the match and target types say so themselves too: MatchType/TargetType.needsConntrack).
    */
   needsConntrack(): boolean {
     if (this.tables[TableId.NAT]) return true;
     return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => CONNTRACK_USERS.test(rule.text))));
+  }
+
+  private *recentUses(): Generator<RecentUse> {
+    for (const table of this.tables) {
+      for (const chain of table?.chains ?? []) {
+        for (const rule of chain.rules) {
+          for (const match of rule.matches) {
+            const use = recentUse(match);
+            if (use) yield use;
+          }
+        }
+      }
+    }
   }
 
   hasNatTable(): boolean {

@@ -16,7 +16,7 @@
 import { formatIpv4Address, parseIpv4Address, prefixMask } from '../../router/core/addresses.ts';
 import { HOOK_NAMES, Verdict, type HookPoint } from '../../router/core/hooks.ts';
 import { OptionError, RulesError } from './errors.ts';
-import type { Match, MatchBuilder, MatchType, OptionSpec, RuleHeader, TablesEnv, Target, TargetBuilder, TargetType } from './extension.ts';
+import type { ExtensionContext, Match, MatchBuilder, MatchType, OptionSpec, RuleHeader, TablesEnv, Target, TargetBuilder, TargetType } from './extension.ts';
 import { parseCNumber } from './numbers.ts';
 import { parseProtocol, protocolName } from './protocols.ts';
 import { MATCH_TYPES, TARGET_TYPES } from './registry.ts';
@@ -30,7 +30,7 @@ const MAX_CHAIN_NAME = 28;
 const MAX_INTERFACE_NAME = 15;
 const COUNTERS = /^\[(\d+):(\d+)\]$/;
 
-export function parseRuleset(text: string, origin: string, firstLine: number, env: TablesEnv): ParsedRuleset {
+export function parseRuleset(text: string, origin: string, firstLine: number, env: ExtensionContext): ParsedRuleset {
   const parser = new RulesetParser(origin, env);
   const lines = text.split('\n');
   // A separate file starts at line 1; inline text at the config line the caller gives.
@@ -76,7 +76,7 @@ class RulesetParser {
 
   constructor(
     private readonly origin: string,
-    private readonly env: TablesEnv,
+    private readonly env: ExtensionContext,
   ) {}
 
   line(raw: string, line: number): void {
@@ -368,7 +368,7 @@ class RuleBuilder {
   constructor(
     private readonly table: TableDraft,
     private readonly chain: ChainDraft,
-    private readonly env: TablesEnv,
+    private readonly env: ExtensionContext,
     private readonly line: number,
   ) {}
 
@@ -398,7 +398,7 @@ class RuleBuilder {
       if ('target' in owner) builder = owner.target;
       else if ('match' in owner) builder = owner.match.builder;
       else {
-        const instance = { type: owner.implicit, builder: owner.implicit.create(), completed: false };
+        const instance = { type: owner.implicit, builder: owner.implicit.create(this.env), completed: false };
         this.matches.push(instance);
         this.implicitLoaded = true;
         builder = instance.builder;
@@ -519,7 +519,7 @@ class RuleBuilder {
     const type = MATCH_TYPES.find((candidate) => candidate.name === name);
     if (!type) throw new OptionError(name, `unknown match "${name}"`);
     for (const match of this.matches) if (match.type === type) match.completed = true;
-    this.matches.push({ type, builder: type.create(), completed: false });
+    this.matches.push({ type, builder: type.create(this.env), completed: false });
   }
 
   private setJump(name: string): void {

@@ -88,6 +88,8 @@ export class NetfilterStack {
       },
       knownHelper: (name, protocol) => this.helpers.get(name)?.protocol === protocol,
       extraTargets: natTargetTypes(this.nat),
+      interfaces: router.interfaces,
+      ...(options.now ? { now: options.now } : {}),
     });
     // The nat table is walked from the NAT hooks, for a connection's first packet only.
     this.natHooks = new NatHooks(this.nat, this.rules);

@@ -4,10 +4,11 @@ import { Conntrack } from '../../../netfilter/conntrack/conntrack-entry.ts';
 import { genericTracker } from '../../../netfilter/conntrack/trackers/index.ts';
 import { Tuple } from '../../../netfilter/conntrack/tuple.ts';
 import { HookRegistry, Verdict, runChain, type HookPoint } from '../../../router/core/hooks.ts';
-import { RuleTables, type TablesEnv } from '../../../netfilter/tables/index.ts';
+import { RuleTables, RulesError, type TablesEnv } from '../../../netfilter/tables/index.ts';
 import type { RouterInterface } from '../../../router/core/interfaces.ts';
 import { Packet } from '../../../router/core/packet.ts';
 import { ip } from '../../support/packets.ts';
+import { RouterBench, interfaceSpec } from '../../support/router-bench.ts';
 
 export const LAN: RouterInterface = { index: 0, name: 'lan0', address: ip('10.0.1.1'), prefixLength: 24, mtu: 1500, device: null, up: true };
 export const WAN: RouterInterface = { index: 1, name: 'wan0', address: ip('203.0.113.1'), prefixLength: 24, mtu: 1500, device: null, up: true };
@@ -86,4 +87,39 @@ export function connection(status = 0): Conntrack {
   const entry = new Conntrack(genericTracker, new Tuple(1, 2, 47), new Tuple(2, 1, 47));
   entry.status = status;
   return entry;
+}
+
+/** The RulesError `text` is refused with (it fails the test if the text loads). */
+export function refused(text: string, origin = 'test.rules'): RulesError {
+  try {
+    new RuleTables(new Recorder()).parse(text, origin);
+  } catch (error) {
+    if (error instanceof RulesError) return error;
+    throw error;
+  }
+  throw new Error(`accepted: ${text}`);
+}
+
+/** A clock a test moves by hand, in ms, for the rules' and conntrack's time. */
+export class ManualClock {
+  ms = 1_000_000;
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/**
+ * A router built by buildRouter: lan0 10.0.1.1/24 and wan0 203.0.113.1/24 (default route via
+ * 203.0.113.2), the given iptables-restore text, the clock and a LOG/NFLOG line list.
+ */
+export function firewall(rules: string, clock = new ManualClock(), lines: string[] = []): RouterBench {
+  return new RouterBench(
+    {
+      interfaces: [interfaceSpec('lan0', '10.0.1.1/24'), interfaceSpec('wan0', '203.0.113.1/24')],
+      routes: [{ to: 0, prefixLength: 0, via: ip('203.0.113.2'), dev: 'wan0' }],
+      rules: { text: rules, origin: 'test.rules', firstLine: 0 },
+    },
+    { now: clock.now, logSink: (line) => void lines.push(line) },
+  );
 }
