@@ -2,10 +2,10 @@
  * `vrouter iptables-save [-c]` and `vrouter iptables-restore FILE` over the control socket.
  * A refused file is reported with its file name and line, and the running rules stay as they were.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { controlCall } from './control-client.ts';
 import { UsageError } from './cli-errors.ts';
+import { readInputFile, readInputStream } from './input-file.ts';
 
 export async function runIptablesSave(socket: string, argv: string[]): Promise<void> {
   let counters = false;
@@ -29,7 +29,7 @@ export async function runIptablesRestore(socket: string, argv: string[]): Promis
   const named = files[0] && files[0] !== '-' ? resolve(files[0]) : null;
   let text: string;
   try {
-    text = readFileSync(named ?? 0, 'utf8');
+    text = named ? readInputFile(named) : await readInputStream(process.stdin);
   } catch (error) {
     throw new UsageError(`iptables-restore: cannot read ${named ?? 'standard input'}: ${(error as Error).message}`);
   }

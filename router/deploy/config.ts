@@ -2,7 +2,7 @@
  * The router's YAML config: parsed and checked completely before anything is created, so that a
  * bad file changes nothing. Every refusal names the file, the line, the key path and the bad value.
  */
-import { readFileSync } from 'node:fs';
+import { readInputFile } from './input-file.ts';
 import { namespaceExists } from './namespaces.ts';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
@@ -179,7 +179,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): RouterC
 
 export function readConfigText(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readInputFile(file);
   } catch (error) {
     throw new ConfigError(file, 0, '', undefined, `cannot read the config file: ${(error as Error).message}`);
   }
@@ -272,7 +272,7 @@ export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rul
   }
   const path = resolve(dirname(reader.file), text);
   try {
-    return { text: readFileSync(path, 'utf8'), origin: path, firstLine: 0 };
+    return { text: readInputFile(path), origin: path, firstLine: 0 };
   } catch (error) {
     reader.fail(at, text, `cannot read the rules file: ${(error as Error).message}`);
   }
