@@ -107,6 +107,8 @@ class RulesetParser {
     }
     if (!table) {
       const word = text.split(/[ \t]/)[0]!;
+      // Not quoted unless it is a rules word: a file named by mistake (/etc/shadow) must not be echoed.
+      if (!/^[-:[]/.test(word)) throw new OptionError(word, 'this line is not iptables-restore text (a rules file starts a table with *raw, *mangle, *filter or *nat)');
       throw new OptionError(word, `"${word}" outside a table (start one with *raw, *mangle, *filter or *nat)`);
     }
     if (text.startsWith(':')) return this.chainLine(table, text);

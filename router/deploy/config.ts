@@ -65,10 +65,17 @@ export class ConfigError extends Error {
   ) {
     const where = line > 0 ? `${file}:${line}` : file;
     const key = keyPath ? ` ${keyPath}:` : '';
-    const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+    const shown = value === undefined ? '' : ` (got ${shortened(JSON.stringify(value))})`;
     super(`${where}:${key} ${reason}${shown}`);
     this.name = 'ConfigError';
   }
+}
+
+/** A value is shown to say which one is meant, not to echo a whole block back. */
+const MAX_SHOWN = 80;
+
+function shortened(text: string): string {
+  return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN - 3)}...`;
 }
 
 export type Path = (string | number)[];
@@ -94,6 +101,16 @@ export class ConfigReader {
       throw new ConfigError(file, line, '', undefined, `not valid YAML: ${problem.message.split('\n')[0]}`);
     }
     this.data = this.doc.toJS();
+  }
+
+  /**
+   * Refuses a document that is no mapping or has none of the `known` keys at its top: most likely
+   * another file named by mistake (/etc/shadow), so nothing of it is quoted back.
+   */
+  requireOwnDocument(known: readonly string[], refusal: string): void {
+    const top = this.get([]);
+    if (top !== null && typeof top === 'object' && !Array.isArray(top) && Object.keys(top).some((key) => known.includes(key))) return;
+    throw new ConfigError(this.file, this.lineOf([]), '', undefined, refusal);
   }
 
   lineOf(path: Path): number {
@@ -168,6 +185,8 @@ export class ConfigReader {
   }
 }
 
+const ROUTER_KEYS: readonly string[] = ['control', 'capture', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers'];
+
 export interface LoadOptions {
   /** Checks that a named network namespace exists; replaceable for unit tests. */
   namespaceExists?: (name: string) => boolean;
@@ -193,7 +212,8 @@ export function parseConfig(file: string, text: string, options: LoadOptions = {
 export function parseRouterConfig(reader: ConfigReader, options: LoadOptions = {}): RouterConfig {
   const file = reader.file;
   const exists = options.namespaceExists ?? namespaceExists;
-  const top = reader.requireMap([], ['control', 'capture', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers']);
+  reader.requireOwnDocument(ROUTER_KEYS, 'not a vrouter config: that is a mapping with interfaces: (or, for a lab, name:, hosts:, routers:)');
+  const top = reader.requireMap([], ROUTER_KEYS);
 
   const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : reader.string(['control'], top.control);
   const capture = top.capture === undefined ? null : readCapturePath(reader, ['capture'], top.capture);

@@ -67,8 +67,10 @@ class Collector {
 
 export function parseScenario(file: string, text: string, options: LoadOptions = {}): ScenarioSpec {
   const reader = new ConfigReader(file, text);
+  const known = ['name', 'lab', 'services', 'steps'];
+  reader.requireOwnDocument(known, 'not a scenario file: that is a mapping with name:, lab: and steps:');
   const c = new Collector(reader);
-  const top = c.map([], ['name', 'lab', 'services', 'steps']) ?? {};
+  const top = c.map([], known) ?? {};
   const name = c.check(() => reader.string(['name'], top.name), 'scenario');
   let lab: LabSpec | null = null;
   if (top.lab === undefined) c.check(() => reader.fail(['lab'], undefined, 'is required: a lab file, or the lab as a mapping'), null);

@@ -1,7 +1,8 @@
 /**
  * Files a user names (config, lab, scenario, rules, iptables-restore FILE) are read only when
  * they are regular files, and only up to 16 MiB: `rules: /dev/zero`, a FIFO nobody writes to or
- * a huge file are refused at once with the file and the reason, exit code 2.
+ * a huge file are refused at once with the file and the reason, exit code 2. A file named by
+ * mistake (`rules: /etc/shadow`) is refused without quoting its content back.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, ftruncateSync } from 'node:fs';
@@ -12,11 +13,17 @@ import { ConfigError, loadConfigFile, parseConfig } from '../../../router/deploy
 import { MAX_INPUT_BYTES } from '../../../router/deploy/input-file.ts';
 import { loadLabFile } from '../../../router/deploy/lab/lab-file.ts';
 import { loadScenarioFile } from '../../../router/deploy/scenario/scenario-config.ts';
+import { routerSpecOf } from '../../../router/deploy/runtime.ts';
+import { buildRouter } from '../../../router/stack/build-router.ts';
 import { VROUTER_BIN } from '../../../scripts/router-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'input-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const options = { namespaceExists: () => true };
+/** Looks like /etc/shadow: the hash must never appear in a message. */
+const SECRET = 'S3cr3tHash';
+const shadow = join(dir, 'shadow');
+writeFileSync(shadow, `root:$y$j9T$${SECRET}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`);
 const ROUTER = 'interfaces:\n  - { name: lan0, netns: client, address: 10.0.1.1/24, peer: 10.0.1.2/24 }\n';
 
 function fifo(): string {
@@ -32,6 +39,15 @@ function oversized(): string {
   ftruncateSync(fd, MAX_INPUT_BYTES + 1);
   closeSync(fd);
   return path;
+}
+
+function thrown(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('accepted');
 }
 
 function refusal(load: () => unknown): string {
@@ -83,5 +99,26 @@ describe('files named by the user', () => {
     } finally {
       closeSync(zeros);
     }
+  });
+});
+
+describe('a file named by mistake', () => {
+  it('as the rules file: refused on its line 1 without quoting it', () => {
+    const config = parseConfig('router.yaml', `${ROUTER}rules: ${shadow}\n`, options);
+    expect(thrown(() => buildRouter(routerSpecOf(config)))).toBe(`${shadow}:1: this line is not iptables-restore text (a rules file starts a table with *raw, *mangle, *filter or *nat)`);
+  });
+
+  it('as a config, lab or scenario file: refused without quoting it', () => {
+    expect(refusal(() => loadLabFile(shadow, options))).toBe(`${shadow}:1: not a vrouter config: that is a mapping with interfaces: (or, for a lab, name:, hosts:, routers:)`);
+    expect(refusal(() => loadConfigFile(shadow, options))).not.toContain(SECRET);
+    expect(refusal(() => loadScenarioFile(shadow, options))).toBe(`${shadow}:1: not a scenario file: that is a mapping with name:, lab: and steps:`);
+    const prose = join(dir, 'notes.txt');
+    writeFileSync(prose, `my password is ${SECRET}\nand more lines\n`);
+    expect(refusal(() => loadLabFile(prose, options))).toBe(`${prose}:1: not a vrouter config: that is a mapping with interfaces: (or, for a lab, name:, hosts:, routers:)`);
+  });
+
+  it('shows a long bad value shortened, not whole', () => {
+    const message = refusal(() => parseConfig('router.yaml', `interfaces: ${'x'.repeat(10_000)}\n`, options));
+    expect(message).toBe(`router.yaml:1: interfaces: must be a list (got "${'x'.repeat(76)}...)`);
   });
 });
