@@ -4,10 +4,9 @@
  *
  * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage or bad config.
  */
-import { ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
+import { ConfigError, ConfigErrors, DEFAULT_CONTROL_SOCKET } from './config.ts';
 import { controlCall, setRequestDefaults } from './control-client.ts';
 import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
-import { ConfigErrors } from './lab/lab-config.ts';
 import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
 import { runCapture } from './cli-capture.ts';

@@ -2,12 +2,15 @@
  * The router's YAML config: parsed and checked completely before anything is created, so that a
  * bad file changes nothing. Every refusal names the file, the line, the key path and the bad value.
  */
+import { ConfigError } from './config-errors.ts';
 import { readInputFile } from './input-file.ts';
 import { namespaceExists } from './namespaces.ts';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from '../core/addresses.ts';
 import { DEFAULT_CONNTRACK, type ConntrackSpec, type RulesSpec } from '../stack/build-router.ts';
+
+export { ConfigError, ConfigErrors } from './config-errors.ts';
 
 export const DEFAULT_CONTROL_SOCKET = '/tmp/vrouter.sock';
 export const DEFAULT_MTU = 1500;
@@ -52,30 +55,6 @@ export interface RouterConfig {
   rules: RulesSource | null;
   conntrack: ConntrackConfig;
   helpers: HelpersConfig;
-}
-
-export class ConfigError extends Error {
-  readonly code = 'EVROUTERCONFIG';
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly keyPath: string,
-    readonly value: unknown,
-    readonly reason: string,
-  ) {
-    const where = line > 0 ? `${file}:${line}` : file;
-    const key = keyPath ? ` ${keyPath}:` : '';
-    const shown = value === undefined ? '' : ` (got ${shortened(JSON.stringify(value))})`;
-    super(`${where}:${key} ${reason}${shown}`);
-    this.name = 'ConfigError';
-  }
-}
-
-/** A value is shown to say which one is meant, not to echo a whole block back. */
-const MAX_SHOWN = 80;
-
-function shortened(text: string): string {
-  return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN - 3)}...`;
 }
 
 export type Path = (string | number)[];
