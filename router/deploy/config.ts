@@ -4,9 +4,10 @@
  */
 import { ConfigError } from './config-errors.ts';
 import { readInputFile } from './input-file.ts';
+import { parseConfigDocument } from './yaml-document.ts';
 import { namespaceExists } from './namespaces.ts';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { isMap, isSeq, type Document, type LineCounter } from 'yaml';
 import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from '../core/addresses.ts';
 import { DEFAULT_CONNTRACK, type ConntrackSpec, type RulesSpec } from '../stack/build-router.ts';
 
@@ -67,19 +68,14 @@ export function formatPath(path: Path): string {
 
 /** Reads the document with line numbers for every key path it rejects. */
 export class ConfigReader {
-  private readonly lines = new LineCounter();
+  private readonly lines: LineCounter;
   readonly doc: Document;
   /** The document as plain data; `doc` is kept for line numbers. */
   private readonly data: unknown;
 
+  /** Throws ConfigErrors for a document that is not valid YAML or whose aliases are refused. */
   constructor(readonly file: string, text: string) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
-    const problem = this.doc.errors[0];
-    if (problem) {
-      const line = problem.linePos?.[0]?.line ?? 0;
-      throw new ConfigError(file, line, '', undefined, `not valid YAML: ${problem.message.split('\n')[0]}`);
-    }
-    this.data = this.doc.toJS();
+    ({ doc: this.doc, lines: this.lines, data: this.data } = parseConfigDocument(file, text));
   }
 
   /**

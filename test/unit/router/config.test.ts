@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/deploy/config.ts';
+import { ConfigError, ConfigErrors, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/deploy/config.ts';
 import { formatIpv4Address } from '../../../router/core/addresses.ts';
 
 const existing = new Set(['client', 'server']);
@@ -14,11 +14,11 @@ routes:
   - { to: default, dev: wan0, via: 203.0.113.2 }
 `;
 
-function refusal(text: string): ConfigError {
+function refusal(text: string): ConfigError | ConfigErrors {
   try {
     parseConfig('router.yaml', text, options);
   } catch (error) {
-    if (error instanceof ConfigError) return error;
+    if (error instanceof ConfigError || error instanceof ConfigErrors) return error;
     throw error;
   }
   throw new Error('config was accepted');
