@@ -195,7 +195,7 @@ export function parseRouterConfig(reader: ConfigReader, options: LoadOptions = {
   if (top.interfaces === undefined) reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces');
   const interfaces = readInterfaces(reader, exists);
   const routes = top.routes === undefined ? [] : readRoutes(reader, interfaces);
-  const rules = top.rules === undefined || top.rules === null ? null : readRules(reader, top.rules);
+  const rules = readRules(reader, top.rules);
   const conntrack = top.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : readConntrack(reader);
   const helpers = top.helpers === undefined ? { ftp: { ports: [21], loose: false } } : readHelpers(reader);
   return { file, control, capture, interfaces, routes, rules, conntrack, helpers };
@@ -258,8 +258,12 @@ function readRoutes(reader: ConfigReader, interfaces: InterfaceConfig[]): RouteC
   });
 }
 
-/** `rules:` at `at`: inline iptables-restore text, or a file relative to the config. */
-export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rules']): RulesSource {
+/**
+ * `rules:` at `at`: inline iptables-restore text, or a file relative to the config. Null when
+ * there are none: no key, an empty value or an empty block (as an empty iptables-restore file).
+ */
+export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rules']): RulesSource | null {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return null;
   const text = reader.string(at, value);
   if (text.includes('\n')) {
     // A block scalar starts on the line after `rules: |`.

@@ -147,7 +147,7 @@ function readRouter(reader: ConfigReader, problems: ConfigProblems, name: string
       }, null);
     });
   }
-  const rules = raw.rules === undefined || raw.rules === null ? null : problems.check(() => readRules(reader, raw.rules, [...base, 'rules']), null);
+  const rules = problems.check(() => readRules(reader, raw.rules, [...base, 'rules']), null);
   const conntrack = raw.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : problems.check(() => readConntrack(reader, [...base, 'conntrack']), { ...DEFAULT_CONNTRACK });
   const helpers = raw.helpers === undefined ? { ftp: { ports: [21], loose: false } } : problems.check(() => readHelpers(reader, [...base, 'helpers']), { ftp: { ports: [21], loose: false } });
   // Routes are read once every interface is known (checkRoutes); kept raw until then.

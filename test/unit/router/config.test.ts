@@ -1,6 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigErrors, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/deploy/config.ts';
 import { formatIpv4Address } from '../../../router/core/addresses.ts';
+import { routerSpecOf } from '../../../router/deploy/runtime.ts';
+import { buildRouter } from '../../../router/stack/build-router.ts';
 
 const existing = new Set(['client', 'server']);
 const options = { namespaceExists: (name: string) => existing.has(name) };
@@ -85,6 +90,22 @@ describe('config', () => {
     expect(config.conntrack).toMatchObject({ always: true, max: 1000, autoHelpers: true, checksum: true, tcpLoose: true });
     expect(refusal(`${GOOD}conntrack: { max: 0 }\n`).message).toContain('conntrack.max: must be a whole number');
     expect(refusal(`${GOOD}conntrack: { checksum: yes please }\n`).message).toContain('conntrack.checksum: must be true or false');
+  });
+
+  it('takes an empty rules: value, block or file as no rules, as iptables-restore takes an empty file', () => {
+    for (const rules of ['rules:\n', 'rules: ""\n', 'rules: |\n', 'rules: |\n\n\n', 'rules: >-\n  \n']) {
+      expect(parseConfig('r.yaml', `${GOOD}${rules}`, options).rules).toBeNull();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'config-'));
+    try {
+      const empty = join(dir, 'empty.rules');
+      writeFileSync(empty, '');
+      const config = parseConfig('r.yaml', `${GOOD}rules: ${empty}\n`, options);
+      expect(config.rules).toEqual({ text: '', origin: empty, firstLine: 0 });
+      expect(buildRouter(routerSpecOf(config)).netfilter.rules.save(false)).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names a rules file it cannot read', () => {
