@@ -75,6 +75,20 @@ describe('config', () => {
     expect(error.message).toContain(what);
   });
 
+  it('reports every problem at once, not only the first', () => {
+    // A bad address and a missing namespace in one interface: both (the issue's example), and the
+    // rest; the route through that interface is not refused again for the interface's problem.
+    const text = GOOD.replace('10.0.1.1/24', '10.0.1.300/24').replace('netns: client', 'netns: nowhere').replace('via: 203.0.113.2', 'via: 10.9.9.9');
+    const lanRoute = '  - { to: 198.51.102.0/24, dev: lan0, via: 10.9.9.8 }\n';
+    expect(refusal(`${text}${lanRoute}colour: blue\nconntrack: { max: 0 }\n`).message.split('\n')).toEqual([
+      'router.yaml:9: colour: unknown key (known: control, capture, interfaces, routes, rules, conntrack, helpers) (got "blue")',
+      'router.yaml:3: interfaces[0].netns: network namespace "nowhere" does not exist (create it with: ip netns add nowhere) (got "nowhere")',
+      'router.yaml:3: interfaces[0].address: not an IPv4 ADDRESS/PREFIX-LENGTH: Invalid IPv4 address. (got "10.0.1.300/24")',
+      'router.yaml:7: routes[1].via: is not on the subnet of wan0 (got "10.9.9.9")',
+      'router.yaml:10: conntrack.max: must be a whole number from 1 to 16777216 (got 0)',
+    ]);
+  });
+
   it('reads the ftp helper ports and loose flag, with the kernel defaults', () => {
     expect(parseConfig('r.yaml', GOOD, options).helpers).toEqual({ ftp: { ports: [21], loose: false } });
     const config = parseConfig('r.yaml', `${GOOD}helpers:\n  ftp: { ports: [21, 2121], loose: true }\n`, options);

@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, ftruncateSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile, parseConfig } from '../../../router/deploy/config.ts';
+import { ConfigError, ConfigErrors, loadConfigFile, parseConfig } from '../../../router/deploy/config.ts';
 import { MAX_INPUT_BYTES } from '../../../router/deploy/input-file.ts';
 import { loadLabFile } from '../../../router/deploy/lab/lab-file.ts';
 import { loadScenarioFile } from '../../../router/deploy/scenario/scenario-config.ts';
@@ -54,7 +54,7 @@ function refusal(load: () => unknown): string {
   try {
     load();
   } catch (error) {
-    if (error instanceof ConfigError) return error.message;
+    if (error instanceof ConfigError || error instanceof ConfigErrors) return error.message;
     throw error;
   }
   throw new Error('accepted');
