@@ -11,11 +11,12 @@
  *
  * Stricter than iptables-restore, on purpose: a rule outside a table, a table given twice, a
  * built-in chain without a policy, trailing words and bad counters are refused instead of being
- * ignored; every `-j` cycle is refused, reachable or not.
+ * ignored; every `-j` cycle is refused, reachable or not (jumps.ts).
  */
 import { formatIpv4Address, parseIpv4Address, prefixMask } from '../../router/core/addresses.ts';
 import { HOOK_NAMES, Verdict, type HookPoint } from '../../router/core/hooks.ts';
 import { OptionError, RulesError } from './errors.ts';
+import { checkJumps } from './jumps.ts';
 import type { Match, MatchBuilder, MatchType, OptionSpec, RuleHeader, TablesEnv, Target, TargetBuilder, TargetType } from './extension.ts';
 import { parseCNumber } from './numbers.ts';
 import { parseProtocol, protocolName } from './protocols.ts';
@@ -703,9 +704,9 @@ function ruleText(ip: IpHeaderMatch, matches: readonly Match[], kind: RuleKind, 
   }
 }
 
-/** At COMMIT: refuses -j/-g cycles, then lays the table out as the packet path walks it. */
+/** At COMMIT: refuses -j/-g loops and jumps nested too deep, then lays the table out as the packet path walks it. */
 function compileTable(table: TableDraft, origin: string): LoadedTable {
-  checkLoops(table, origin);
+  checkJumps([...table.chains.values()], origin);
   const builtins = TABLE_HOOKS[table.id]!.map(({ hook }) => table.chains.get(HOOK_NAMES[hook])!);
   const users = [...table.chains.values()].filter((chain) => chain.hook === -1).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const drafts = [...builtins, ...users];
@@ -749,26 +750,4 @@ function compileTable(table: TableDraft, origin: string): LoadedTable {
   const builtin: (Chain | null)[] = [null, null, null, null, null];
   for (const chain of chains) if (chain.hook !== -1) builtin[chain.hook] = chain;
   return { id: table.id, chains, builtin, counters: Float64Array.from(initialCounters), initialCounters };
-}
-
-/** Depth-first over -j and -g edges; a chain met again while still on the path closes a loop. */
-function checkLoops(table: TableDraft, origin: string): void {
-  const done = new Set<ChainDraft>();
-  const path: ChainDraft[] = [];
-  const visit = (chain: ChainDraft): void => {
-    path.push(chain);
-    for (const rule of chain.rules) {
-      const next = rule.jump;
-      if (!next || done.has(next)) continue;
-      const at = path.indexOf(next);
-      if (at >= 0) {
-        const cycle = [...path.slice(at), next].map((link) => link.name).join(' -> ');
-        throw new RulesError(origin, rule.line, next.name, `chain loop: ${cycle}`);
-      }
-      visit(next);
-    }
-    path.pop();
-    done.add(chain);
-  };
-  for (const chain of table.chains.values()) if (!done.has(chain)) visit(chain);
 }
