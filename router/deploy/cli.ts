@@ -2,10 +2,10 @@
  * `vrouter` command line. `run` starts a router from a config file; the other commands talk to a
  * running router over its control socket.
  *
- * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage or bad config.
+ * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage, bad config or refused rules.
  */
 import { ConfigError, ConfigErrors, DEFAULT_CONTROL_SOCKET } from './config.ts';
-import { controlCall, setRequestDefaults } from './control-client.ts';
+import { ControlError, controlCall, setRequestDefaults } from './control-client.ts';
 import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
 import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
@@ -122,7 +122,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof KernelRefusal) {
+  // Refused rules name their file and line: bad input, as `vrouter run` with bad rules.
+  if (error instanceof KernelRefusal || (error instanceof ControlError && error.routerCode === 'EVROUTERRULES')) {
     process.stderr.write(`vrouter: ${error.message}\n`);
     process.exit(2);
   }
