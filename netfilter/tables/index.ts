@@ -5,7 +5,8 @@
  *   const tables = new RuleTables({ reject, log, knownHelper });
  *   for (const ops of tables.hookOps()) router.register(ops);   // once: raw, mangle, filter
  *   const nat = new NatHooks(natCore, tables);                   // the nat table runs from there
- *   tables.load(text, 'config.yaml (rules)', 14);                // throws RulesError
+ *   tables.load(text, 'config.yaml (rules)', 14);                // throws RulesError; counters from 0
+ *   tables.load(text, 'saved.rules', 0, true);                   // iptables-restore -c
  *   tables.save(true);                                           // iptables-save -c
  *
  * The nat table has no ops of its own, as in the kernel: its chains are walked by the NAT hooks
@@ -59,13 +60,14 @@ export class RuleTables implements NatChainRunner {
 
   /**
    * Parses without changing anything; throws RulesError. `firstLine` is the origin's line number
-   * of the text's first line (0 for a file of its own, which starts at line 1).
+   * of the text's first line (0 for a file of its own, which starts at line 1). `keepCounters`:
+   * start from the counters the text gives, as iptables-restore -c (else from zero, as without).
    */
-  parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
-    return parseRuleset(text, origin, firstLine, this.env);
+  parse(text: string, origin: string, firstLine = 0, keepCounters = false): ParsedRuleset {
+    return parseRuleset(text, origin, firstLine, this.env, keepCounters);
   }
 
-  /** Installs the parsed tables, counters starting from what their text gave (or zero). */
+  /** Installs the parsed tables, counters starting from what parse() kept of their text (or zero). */
   apply(ruleset: ParsedRuleset): void {
     const next = this.tables.slice();
     for (const table of ruleset.tables) {
@@ -75,8 +77,8 @@ export class RuleTables implements NatChainRunner {
     this.tables = next;
   }
 
-  load(text: string, origin: string, firstLine = 0): void {
-    this.apply(this.parse(text, origin, firstLine));
+  load(text: string, origin: string, firstLine = 0, keepCounters = false): void {
+    this.apply(this.parse(text, origin, firstLine, keepCounters));
   }
 
   /** One op per built-in chain of raw, mangle and filter; each reads the current table per packet. */

@@ -31,8 +31,12 @@ const MAX_CHAIN_NAME = 28;
 const MAX_INTERFACE_NAME = 15;
 const COUNTERS = /^\[(\d+):(\d+)\]$/;
 
-export function parseRuleset(text: string, origin: string, firstLine: number, env: TablesEnv): ParsedRuleset {
-  const parser = new RulesetParser(origin, env);
+/**
+ * `keepCounters`: iptables-restore -c. Without it the kernel starts every counter at zero, and
+ * the `[p:b]` of policies and rules are checked but not kept; a rule's own `-c P B` is kept.
+ */
+export function parseRuleset(text: string, origin: string, firstLine: number, env: TablesEnv, keepCounters = false): ParsedRuleset {
+  const parser = new RulesetParser(origin, env, keepCounters);
   const lines = text.split('\n');
   // A separate file starts at line 1; inline text at the config line the caller gives.
   const base = firstLine > 0 ? firstLine : 1;
@@ -78,6 +82,7 @@ class RulesetParser {
   constructor(
     private readonly origin: string,
     private readonly env: TablesEnv,
+    private readonly keepCounters: boolean,
   ) {}
 
   line(raw: string, line: number): void {
@@ -138,7 +143,8 @@ class RulesetParser {
       throw new OptionError(name, `chain ${name} needs a policy (":${name} ACCEPT [0:0]" for a built-in chain, ":${name} - [0:0]" for a user-defined one)`);
     }
     if (extra !== undefined) throw new OptionError(extra, `unexpected word "${extra}" after the chain's counters`);
-    const [packets, bytes] = counters === undefined ? [0, 0] : parseCounters(counters);
+    const parsed = counters === undefined ? null : parseCounters(counters);
+    const [packets, bytes] = parsed && this.keepCounters ? parsed : [0, 0];
     if (builtinHook(table.id, name) !== -1) {
       const chain = table.chains.get(name)!;
       if (chain.declared) throw new OptionError(name, `chain ${name} is declared twice`);
@@ -190,7 +196,7 @@ class RulesetParser {
         from = 3;
       }
     }
-    const rules = new RuleBuilder(table, chain, this.env, line).parse(words, from, counters);
+    const rules = new RuleBuilder(table, chain, this.env, line).parse(words, from, this.keepCounters ? counters : null);
     chain.rules.splice(position, 0, ...(command === 'insert' ? rules.reverse() : rules));
   }
 

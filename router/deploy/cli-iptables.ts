@@ -1,6 +1,7 @@
 /**
- * `vrouter iptables-save [-c]` and `vrouter iptables-restore FILE` over the control socket.
+ * `vrouter iptables-save [-c]` and `vrouter iptables-restore [-c] FILE` over the control socket.
  * A refused file is reported with its file name and line, and the running rules stay as they were.
+ * As iptables-restore, the counters a file gives are kept only with -c; without, they start at 0.
  */
 import { resolve } from 'node:path';
 import { controlCall } from './control-client.ts';

@@ -29,7 +29,7 @@ const USAGE = `usage:
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
   vrouter iptables-save [-c]       the live rules, as iptables-save prints them
-  vrouter iptables-restore FILE    replace the rules atomically (a bad file changes nothing)
+  vrouter iptables-restore [-c] FILE   replace the rules atomically (a bad file changes nothing); -c keeps the file's counters
 
 Tools that talk to a running router take --socket PATH (default ${DEFAULT_CONTROL_SOCKET}),
 or --config CONFIG.yaml to use that config's control socket, and --router NAME for a router of a

@@ -64,4 +64,16 @@ describe('vrouter iptables-restore', () => {
     });
     expect(unanswered).toBe(1);
   });
+
+  it('keeps the counters a file gives only with -c, as iptables-restore', async () => {
+    const file = rulesFile('*filter\n:FORWARD DROP [100:2000]\n[5:500] -A FORWARD -p tcp -j ACCEPT\nCOMMIT\n');
+    expect((await vrouter('iptables-restore', file)).status).toBe(0);
+    const plain = (await vrouter('iptables-save', '-c')).stdout;
+    expect(plain).toContain(':FORWARD DROP [0:0]\n');
+    expect(plain).toContain('\n[0:0] -A FORWARD -p tcp -j ACCEPT\n');
+    expect((await vrouter('iptables-restore', '-c', file)).status).toBe(0);
+    const counted = (await vrouter('iptables-save', '-c')).stdout;
+    expect(counted).toContain(':FORWARD DROP [100:2000]\n');
+    expect(counted).toContain('\n[5:500] -A FORWARD -p tcp -j ACCEPT\n');
+  });
 });
