@@ -80,8 +80,22 @@ async function run(argv: string[]): Promise<void> {
   process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control}\n`);
 }
 
+/**
+ * A reader that went away (`vrouter iptables-save | head -1`) ends a tool quietly, exit 0, with no
+ * stack trace; a running router (`run`) keeps routing, its output being status lines only.
+ */
+function endQuietlyOnClosedPipe(keepRunning: boolean): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      if (!keepRunning) process.exit(0);
+    });
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const command = argv.shift();
+  endQuietlyOnClosedPipe(command === 'run');
   const router = command === 'exec' ? undefined : takeOption(argv, '--router');
   if (router !== undefined) setRequestDefaults({ router });
   switch (command) {

@@ -77,3 +77,24 @@ describe('vrouter iptables-restore', () => {
     expect(counted).toContain('\n[5:500] -A FORWARD -p tcp -j ACCEPT\n');
   });
 });
+
+describe('output into a closed pipe (vrouter iptables-save | head -1)', () => {
+  /** Runs vrouter with its standard output's reading end closed before it writes anything. */
+  function intoClosedPipe(...args: string[]): Promise<{ status: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [VROUTER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
+  }
+
+  it.each([
+    ['iptables-save', ['iptables-save', '--socket', socket]],
+    ['interfaces', ['interfaces', '--socket', socket]],
+    ['the usage text', ['--help']],
+  ])('%s ends quietly with exit code 0', async (_, args) => {
+    expect(await intoClosedPipe(...args)).toEqual({ status: 0, stderr: '' });
+  });
+});
