@@ -37,6 +37,11 @@ export interface Match {
   test(packet: Packet, thoff: number, fragoff: number): MatchResult;
   /** As iptables-save prints it, from the leading ` -m name`. */
   save(): string;
+  /**
+   * The match reads the packet's connection, so a rule with it turns connection tracking on, as
+   * its kernel checkentry takes conntrack for the namespace (nf_ct_netns_get). Absent: false.
+   */
+  readonly needsConntrack?: boolean;
 }
 
 /**
@@ -62,6 +67,8 @@ export interface Target {
   run(packet: Packet, hook: HookPoint): number;
   /** As iptables-save prints it, from the leading ` -j NAME`. */
   save(): string;
+  /** As Match.needsConntrack (a nat table turns tracking on by itself). */
+  readonly needsConntrack?: boolean;
 }
 
 export interface TargetBuilder {

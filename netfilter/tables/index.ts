@@ -35,9 +35,6 @@ export interface NatChainRunner {
   runNatChain(hook: HookPoint, packet: Packet): Verdict;
 }
 
-/** Matches and targets, in canonical (saved) form, that only work with connection tracking. */
-const CONNTRACK_USERS = / -m (conntrack|state|helper) | -j CT /;
-
 export class RuleTables implements NatChainRunner {
   /** By TableId; null until a text loads that table. Replaced whole on apply(). */
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
@@ -100,12 +97,13 @@ export class RuleTables implements NatChainRunner {
   }
 
   /**
-   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper match
-   * or a CT target, the users that make the kernel register conntrack in a namespace.
+   * Whether the loaded rules need connection tracking: a nat table, or a match or target that
+   * says so (conntrack, state, helper; CT but for --notrack), the users that make the kernel
+   * register conntrack in a namespace. Decided from the rules as parsed, never from their text.
    */
   needsConntrack(): boolean {
     if (this.tables[TableId.NAT]) return true;
-    return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => CONNTRACK_USERS.test(rule.text))));
+    return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => rule.target?.needsConntrack === true || rule.matches.some((match) => match.needsConntrack === true))));
   }
 
   hasNatTable(): boolean {
