@@ -14,6 +14,8 @@ import { buildRouter, type BuiltRouter } from '../../../router/stack/build-route
 import { ip } from '../../support/packets.ts';
 import { VROUTER_BIN } from '../../../scripts/router-process.ts';
 
+/** Each vrouter started takes a second or more on a loaded machine; a test starts several. */
+const SPAWN_TIMEOUT_MS = 30_000;
 const dir = mkdtempSync(join(tmpdir(), 'cli-iptables-'));
 const socket = join(dir, 'control.sock');
 let built: BuiltRouter;
@@ -50,7 +52,7 @@ function rulesFile(text: string): string {
   return file;
 }
 
-describe('vrouter iptables-restore', () => {
+describe('vrouter iptables-restore', { timeout: SPAWN_TIMEOUT_MS }, () => {
   it('exits 2 for a refused file, naming FILE:LINE, and keeps the rules it had', async () => {
     expect((await vrouter('iptables-restore', rulesFile('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n'))).status).toBe(0);
     const bad = rulesFile('*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m frobnicate -j DROP\nCOMMIT\n');
@@ -78,7 +80,7 @@ describe('vrouter iptables-restore', () => {
   });
 });
 
-describe('output into a closed pipe (vrouter iptables-save | head -1)', () => {
+describe('output into a closed pipe (vrouter iptables-save | head -1)', { timeout: SPAWN_TIMEOUT_MS }, () => {
   /** Runs vrouter with its standard output's reading end closed before it writes anything. */
   function intoClosedPipe(...args: string[]): Promise<{ status: number | null; stderr: string }> {
     return new Promise((resolve) => {

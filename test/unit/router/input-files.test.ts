@@ -86,7 +86,8 @@ describe('files named by the user', () => {
     expect(parseConfig('router.yaml', `${ROUTER}rules: ${path}\n`, options).rules).toEqual({ text: '*filter\nCOMMIT\n', origin: path, firstLine: 0 });
   });
 
-  it('vrouter iptables-restore refuses /dev/zero and endless standard input with exit code 2', () => {
+  // Two vrouter processes: more than the default 5 s on a loaded machine.
+  it('vrouter iptables-restore refuses /dev/zero and endless standard input with exit code 2', { timeout: 30_000 }, () => {
     const socket = join(dir, 'no-router.sock');
     const named = spawnSync(process.execPath, [VROUTER_BIN, 'iptables-restore', '--socket', socket, '/dev/zero'], { encoding: 'utf8', timeout: 20_000 });
     expect(named.stderr).toContain('iptables-restore: cannot read /dev/zero: it is a character device, not a regular file');

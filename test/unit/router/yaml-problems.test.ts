@@ -65,7 +65,7 @@ describe('YAML problems', () => {
     expect(lab.routers[0]!.spec.interfaces.map((link) => link.mtu)).toEqual([1400, 1400]);
   });
 
-  it('vrouter run: a recursive alias exits 2 with the file and line', () => {
+  it('vrouter run: a recursive alias exits 2 with the file and line', { timeout: 30_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'yaml-problems-'));
     try {
       const file = join(dir, 'router.yaml');
