@@ -40,6 +40,11 @@ export interface Match {
   test(packet: Packet, thoff: number, fragoff: number): MatchResult;
   /** As iptables-save prints it, from the leading ` -m name`. */
   save(): string;
+  /**
+   * The match reads the packet's connection, so a rule with it turns connection tracking on, as
+   * its kernel checkentry takes conntrack for the namespace (nf_ct_netns_get). Absent: false.
+   */
+  readonly needsConntrack?: boolean;
 }
 
 /**
@@ -57,8 +62,6 @@ export interface MatchType {
   readonly options: readonly OptionSpec[];
   /** The `-p` protocol that loads this match implicitly when one of its options appears. */
   readonly protocol?: number;
-  /** The kernel's checkentry takes conntrack for the namespace (nf_ct_netns_get): a rule with it needs tracking. */
-  readonly needsConntrack?: boolean;
   create(context: ExtensionContext): MatchBuilder;
 }
 
@@ -67,6 +70,8 @@ export interface Target {
   run(packet: Packet, hook: HookPoint): number;
   /** As iptables-save prints it, from the leading ` -j NAME`. */
   save(): string;
+  /** As Match.needsConntrack (a nat table turns tracking on by itself). */
+  readonly needsConntrack?: boolean;
 }
 
 export interface TargetBuilder {
@@ -79,8 +84,6 @@ export interface TargetType {
   readonly options: readonly OptionSpec[];
   /** The tables the kernel accepts the target in; all when absent. */
   readonly tables?: readonly TableName[];
-  /** As MatchType's. */
-  readonly needsConntrack?: boolean;
   create(env: ExtensionContext): TargetBuilder;
 }
 

@@ -5,7 +5,8 @@
  *   const tables = new RuleTables({ reject, log, knownHelper });
  *   for (const ops of tables.hookOps()) router.register(ops);   // once: raw, mangle, filter
  *   const nat = new NatHooks(natCore, tables);                   // the nat table runs from there
- *   tables.load(text, 'config.yaml (rules)', 14);                // throws RulesError
+ *   tables.load(text, 'config.yaml (rules)', 14);                // throws RulesError; counters from 0
+ *   tables.load(text, 'saved.rules', 0, true);                   // iptables-restore -c
  *   tables.save(true);                                           // iptables-save -c
  *
  * The nat table has no ops of its own, as in the kernel: its chains are walked by the NAT hooks
@@ -36,9 +37,6 @@ export interface NatChainRunner {
   runNatChain(hook: HookPoint, packet: Packet): Verdict;
 }
 
-/** Matches and targets, in canonical (saved) form, that only work with connection tracking. */
-const CONNTRACK_USERS = / -m (conntrack|state|helper|connmark) | -j (CT|CONNMARK) /;
-
 export class RuleTables implements NatChainRunner {
   /** By TableId; null until a text loads that table. Replaced whole on apply(). */
   private tables: readonly (LoadedTable | null)[] = [null, null, null, null];
@@ -64,14 +62,15 @@ export class RuleTables implements NatChainRunner {
 
   /**
    * Parses without changing anything; throws RulesError. `firstLine` is the origin's line number
-   * of the text's first line (0 for a file of its own, which starts at line 1).
+   * of the text's first line (0 for a file of its own, which starts at line 1). `keepCounters`:
+   * start from the counters the text gives, as iptables-restore -c (else from zero, as without).
    */
-  parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
+  parse(text: string, origin: string, firstLine = 0, keepCounters = false): ParsedRuleset {
     this.recent.beginParse();
-    return parseRuleset(text, origin, firstLine, this.context);
+    return parseRuleset(text, origin, firstLine, this.context, keepCounters);
   }
 
-  /** Installs the parsed tables, counters starting from what their text gave (or zero). */
+  /** Installs the parsed tables, counters starting from what parse() kept of their text (or zero). */
   apply(ruleset: ParsedRuleset): void {
     const next = this.tables.slice();
     for (const table of ruleset.tables) {
@@ -87,8 +86,8 @@ export class RuleTables implements NatChainRunner {
     return this.recent.get(name);
   }
 
-  load(text: string, origin: string, firstLine = 0): void {
-    this.apply(this.parse(text, origin, firstLine));
+  load(text: string, origin: string, firstLine = 0, keepCounters = false): void {
+    this.apply(this.parse(text, origin, firstLine, keepCounters));
   }
 
   /** One op per built-in chain of raw, mangle and filter; each reads the current table per packet. */
@@ -110,13 +109,14 @@ export class RuleTables implements NatChainRunner {
   }
 
   /**
-   * Whether the loaded rules need connection tracking: a nat table, a conntrack/state/helper/connmark
-   * match or a CT/CONNMARK target, the users that make the kernel register conntrack in a namespace
-   * (the match and target types say so themselves too: MatchType/TargetType.needsConntrack).
+   * Whether the loaded rules need connection tracking: a nat table, or a match or target that
+   * says so (conntrack, state, helper, connmark; CT but for --notrack; CONNMARK), the users that
+   * make the kernel register conntrack in a namespace. Decided from the rules as parsed, never
+   * from their text.
    */
   needsConntrack(): boolean {
     if (this.tables[TableId.NAT]) return true;
-    return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => CONNTRACK_USERS.test(rule.text))));
+    return this.tables.some((table) => table?.chains.some((chain) => chain.rules.some((rule) => rule.target?.needsConntrack === true || rule.matches.some((match) => match.needsConntrack === true))));
   }
 
   private *recentUses(): Generator<RecentUse> {

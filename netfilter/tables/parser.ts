@@ -11,11 +11,12 @@
  *
  * Stricter than iptables-restore, on purpose: a rule outside a table, a table given twice, a
  * built-in chain without a policy, trailing words and bad counters are refused instead of being
- * ignored; every `-j` cycle is refused, reachable or not.
+ * ignored; every `-j` cycle is refused, reachable or not (jumps.ts).
  */
 import { formatIpv4Address, parseIpv4Address, prefixMask } from '../../router/core/addresses.ts';
 import { HOOK_NAMES, Verdict, type HookPoint } from '../../router/core/hooks.ts';
 import { OptionError, RulesError } from './errors.ts';
+import { checkJumps } from './jumps.ts';
 import type { ExtensionContext, Match, MatchBuilder, MatchType, OptionSpec, RuleHeader, TablesEnv, Target, TargetBuilder, TargetType } from './extension.ts';
 import { parseCNumber } from './numbers.ts';
 import { parseProtocol, protocolName } from './protocols.ts';
@@ -30,8 +31,12 @@ const MAX_CHAIN_NAME = 28;
 const MAX_INTERFACE_NAME = 15;
 const COUNTERS = /^\[(\d+):(\d+)\]$/;
 
-export function parseRuleset(text: string, origin: string, firstLine: number, env: ExtensionContext): ParsedRuleset {
-  const parser = new RulesetParser(origin, env);
+/**
+ * `keepCounters`: iptables-restore -c. Without it the kernel starts every counter at zero, and
+ * the `[p:b]` of policies and rules are checked but not kept; a rule's own `-c P B` is kept.
+ */
+export function parseRuleset(text: string, origin: string, firstLine: number, env: ExtensionContext, keepCounters = false): ParsedRuleset {
+  const parser = new RulesetParser(origin, env, keepCounters);
   const lines = text.split('\n');
   // A separate file starts at line 1; inline text at the config line the caller gives.
   const base = firstLine > 0 ? firstLine : 1;
@@ -77,6 +82,7 @@ class RulesetParser {
   constructor(
     private readonly origin: string,
     private readonly env: ExtensionContext,
+    private readonly keepCounters: boolean,
   ) {}
 
   line(raw: string, line: number): void {
@@ -107,6 +113,8 @@ class RulesetParser {
     }
     if (!table) {
       const word = text.split(/[ \t]/)[0]!;
+      // Not quoted unless it is a rules word: a file named by mistake (/etc/shadow) must not be echoed.
+      if (!/^[-:[]/.test(word)) throw new OptionError(word, 'this line is not iptables-restore text (a rules file starts a table with *raw, *mangle, *filter or *nat)');
       throw new OptionError(word, `"${word}" outside a table (start one with *raw, *mangle, *filter or *nat)`);
     }
     if (text.startsWith(':')) return this.chainLine(table, text);
@@ -135,7 +143,8 @@ class RulesetParser {
       throw new OptionError(name, `chain ${name} needs a policy (":${name} ACCEPT [0:0]" for a built-in chain, ":${name} - [0:0]" for a user-defined one)`);
     }
     if (extra !== undefined) throw new OptionError(extra, `unexpected word "${extra}" after the chain's counters`);
-    const [packets, bytes] = counters === undefined ? [0, 0] : parseCounters(counters);
+    const parsed = counters === undefined ? null : parseCounters(counters);
+    const [packets, bytes] = parsed && this.keepCounters ? parsed : [0, 0];
     if (builtinHook(table.id, name) !== -1) {
       const chain = table.chains.get(name)!;
       if (chain.declared) throw new OptionError(name, `chain ${name} is declared twice`);
@@ -187,7 +196,7 @@ class RulesetParser {
         from = 3;
       }
     }
-    const rules = new RuleBuilder(table, chain, this.env, line).parse(words, from, counters);
+    const rules = new RuleBuilder(table, chain, this.env, line).parse(words, from, this.keepCounters ? counters : null);
     chain.rules.splice(position, 0, ...(command === 'insert' ? rules.reverse() : rules));
   }
 
@@ -701,9 +710,9 @@ function ruleText(ip: IpHeaderMatch, matches: readonly Match[], kind: RuleKind, 
   }
 }
 
-/** At COMMIT: refuses -j/-g cycles, then lays the table out as the packet path walks it. */
+/** At COMMIT: refuses -j/-g loops and jumps nested too deep, then lays the table out as the packet path walks it. */
 function compileTable(table: TableDraft, origin: string): LoadedTable {
-  checkLoops(table, origin);
+  checkJumps([...table.chains.values()], origin);
   const builtins = TABLE_HOOKS[table.id]!.map(({ hook }) => table.chains.get(HOOK_NAMES[hook])!);
   const users = [...table.chains.values()].filter((chain) => chain.hook === -1).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const drafts = [...builtins, ...users];
@@ -747,26 +756,4 @@ function compileTable(table: TableDraft, origin: string): LoadedTable {
   const builtin: (Chain | null)[] = [null, null, null, null, null];
   for (const chain of chains) if (chain.hook !== -1) builtin[chain.hook] = chain;
   return { id: table.id, chains, builtin, counters: Float64Array.from(initialCounters), initialCounters };
-}
-
-/** Depth-first over -j and -g edges; a chain met again while still on the path closes a loop. */
-function checkLoops(table: TableDraft, origin: string): void {
-  const done = new Set<ChainDraft>();
-  const path: ChainDraft[] = [];
-  const visit = (chain: ChainDraft): void => {
-    path.push(chain);
-    for (const rule of chain.rules) {
-      const next = rule.jump;
-      if (!next || done.has(next)) continue;
-      const at = path.indexOf(next);
-      if (at >= 0) {
-        const cycle = [...path.slice(at), next].map((link) => link.name).join(' -> ');
-        throw new RulesError(origin, rule.line, next.name, `chain loop: ${cycle}`);
-      }
-      visit(next);
-    }
-    path.pop();
-    done.add(chain);
-  };
-  for (const chain of table.chains.values()) if (!done.has(chain)) visit(chain);
 }

@@ -1,11 +1,12 @@
 /**
- * `vrouter iptables-save [-c]` and `vrouter iptables-restore FILE` over the control socket.
+ * `vrouter iptables-save [-c]` and `vrouter iptables-restore [-c] FILE` over the control socket.
  * A refused file is reported with its file name and line, and the running rules stay as they were.
+ * As iptables-restore, the counters a file gives are kept only with -c; without, they start at 0.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { controlCall } from './control-client.ts';
 import { UsageError } from './cli-errors.ts';
+import { readInputFile, readInputStream } from './input-file.ts';
 
 export async function runIptablesSave(socket: string, argv: string[]): Promise<void> {
   let counters = false;
@@ -29,7 +30,7 @@ export async function runIptablesRestore(socket: string, argv: string[]): Promis
   const named = files[0] && files[0] !== '-' ? resolve(files[0]) : null;
   let text: string;
   try {
-    text = readFileSync(named ?? 0, 'utf8');
+    text = named ? readInputFile(named) : await readInputStream(process.stdin);
   } catch (error) {
     throw new UsageError(`iptables-restore: cannot read ${named ?? 'standard input'}: ${(error as Error).message}`);
   }

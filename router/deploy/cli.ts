@@ -2,12 +2,11 @@
  * `vrouter` command line. `run` starts a router from a config file; the other commands talk to a
  * running router over its control socket.
  *
- * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage or bad config.
+ * Exit codes: 0 success, 1 runtime failure (socket, setup), 2 bad usage, bad config or refused rules.
  */
-import { ConfigError, DEFAULT_CONTROL_SOCKET } from './config.ts';
-import { controlCall, setRequestDefaults } from './control-client.ts';
+import { ConfigError, ConfigErrors, DEFAULT_CONTROL_SOCKET } from './config.ts';
+import { ControlError, controlCall, setRequestDefaults } from './control-client.ts';
 import { startLab, describeLab, type RunningLab } from './lab/lab-runtime.ts';
-import { ConfigErrors } from './lab/lab-config.ts';
 import { loadLabFile } from './lab/lab-file.ts';
 import { runExec, runLink } from './cli-lab.ts';
 import { runCapture } from './cli-capture.ts';
@@ -31,7 +30,7 @@ const USAGE = `usage:
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
   vrouter iptables-save [-c]       the live rules, as iptables-save prints them
-  vrouter iptables-restore FILE    replace the rules atomically (a bad file changes nothing)
+  vrouter iptables-restore [-c] FILE   replace the rules atomically (a bad file changes nothing); -c keeps the file's counters
 
 Tools that talk to a running router take --socket PATH (default ${DEFAULT_CONTROL_SOCKET}),
 or --config CONFIG.yaml to use that config's control socket, and --router NAME for a router of a
@@ -100,8 +99,22 @@ function helpFor(command: string, argv: string[]): boolean {
   return true;
 }
 
+/**
+ * A reader that went away (`vrouter iptables-save | head -1`) ends a tool quietly, exit 0, with no
+ * stack trace; a running router (`run`) keeps routing, its output being status lines only.
+ */
+function endQuietlyOnClosedPipe(keepRunning: boolean): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      if (!keepRunning) process.exit(0);
+    });
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const command = argv.shift();
+  endQuietlyOnClosedPipe(command === 'run');
   if (command !== undefined && !command.startsWith('-') && helpFor(command, argv)) return;
   const router = command === 'exec' ? undefined : takeOption(argv, '--router');
   if (router !== undefined) setRequestDefaults({ router });
@@ -151,7 +164,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof KernelRefusal) {
+  // Refused rules name their file and line: bad input, as `vrouter run` with bad rules.
+  if (error instanceof KernelRefusal || (error instanceof ControlError && error.routerCode === 'EVROUTERRULES')) {
     process.stderr.write(`vrouter: ${error.message}\n`);
     process.exit(2);
   }

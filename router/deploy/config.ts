@@ -2,12 +2,16 @@
  * The router's YAML config: parsed and checked completely before anything is created, so that a
  * bad file changes nothing. Every refusal names the file, the line, the key path and the bad value.
  */
-import { readFileSync } from 'node:fs';
+import { ConfigError, ConfigProblems } from './config-errors.ts';
+import { readInputFile } from './input-file.ts';
+import { parseConfigDocument } from './yaml-document.ts';
 import { namespaceExists } from './namespaces.ts';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { isMap, isSeq, type Document, type LineCounter } from 'yaml';
 import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from '../core/addresses.ts';
 import { DEFAULT_CONNTRACK, type ConntrackSpec, type RulesSpec } from '../stack/build-router.ts';
+
+export { ConfigError, ConfigErrors } from './config-errors.ts';
 
 export const DEFAULT_CONTROL_SOCKET = '/tmp/vrouter.sock';
 export const DEFAULT_MTU = 1500;
@@ -54,23 +58,6 @@ export interface RouterConfig {
   helpers: HelpersConfig;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'EVROUTERCONFIG';
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly keyPath: string,
-    readonly value: unknown,
-    readonly reason: string,
-  ) {
-    const where = line > 0 ? `${file}:${line}` : file;
-    const key = keyPath ? ` ${keyPath}:` : '';
-    const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
-    super(`${where}:${key} ${reason}${shown}`);
-    this.name = 'ConfigError';
-  }
-}
-
 export type Path = (string | number)[];
 
 export function formatPath(path: Path): string {
@@ -81,19 +68,24 @@ export function formatPath(path: Path): string {
 
 /** Reads the document with line numbers for every key path it rejects. */
 export class ConfigReader {
-  private readonly lines = new LineCounter();
+  private readonly lines: LineCounter;
   readonly doc: Document;
   /** The document as plain data; `doc` is kept for line numbers. */
   private readonly data: unknown;
 
+  /** Throws ConfigErrors for a document that is not valid YAML or whose aliases are refused. */
   constructor(readonly file: string, text: string) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
-    const problem = this.doc.errors[0];
-    if (problem) {
-      const line = problem.linePos?.[0]?.line ?? 0;
-      throw new ConfigError(file, line, '', undefined, `not valid YAML: ${problem.message.split('\n')[0]}`);
-    }
-    this.data = this.doc.toJS();
+    ({ doc: this.doc, lines: this.lines, data: this.data } = parseConfigDocument(file, text));
+  }
+
+  /**
+   * Refuses a document that is no mapping or has none of the `known` keys at its top: most likely
+   * another file named by mistake (/etc/shadow), so nothing of it is quoted back.
+   */
+  requireOwnDocument(known: readonly string[], refusal: string): void {
+    const top = this.get([]);
+    if (top !== null && typeof top === 'object' && !Array.isArray(top) && Object.keys(top).some((key) => known.includes(key))) return;
+    throw new ConfigError(this.file, this.lineOf([]), '', undefined, refusal);
   }
 
   lineOf(path: Path): number {
@@ -168,6 +160,8 @@ export class ConfigReader {
   }
 }
 
+const ROUTER_KEYS: readonly string[] = ['control', 'capture', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers'];
+
 export interface LoadOptions {
   /** Checks that a named network namespace exists; replaceable for unit tests. */
   namespaceExists?: (name: string) => boolean;
@@ -179,7 +173,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): RouterC
 
 export function readConfigText(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readInputFile(file);
   } catch (error) {
     throw new ConfigError(file, 0, '', undefined, `cannot read the config file: ${(error as Error).message}`);
   }
@@ -189,50 +183,88 @@ export function parseConfig(file: string, text: string, options: LoadOptions = {
   return parseRouterConfig(new ConfigReader(file, text), options);
 }
 
-/** The one-router format from a document already read. */
+/** The one-router format from a document already read; every problem in it is reported (ConfigErrors). */
 export function parseRouterConfig(reader: ConfigReader, options: LoadOptions = {}): RouterConfig {
   const file = reader.file;
   const exists = options.namespaceExists ?? namespaceExists;
-  const top = reader.requireMap([], ['control', 'capture', 'interfaces', 'routes', 'rules', 'conntrack', 'helpers']);
+  reader.requireOwnDocument(ROUTER_KEYS, 'not a vrouter config: that is a mapping with interfaces: (or, for a lab, name:, hosts:, routers:)');
+  const problems = new ConfigProblems(reader);
+  const top = problems.map([], ROUTER_KEYS) ?? {};
 
-  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : reader.string(['control'], top.control);
-  const capture = top.capture === undefined ? null : readCapturePath(reader, ['capture'], top.capture);
-  if (top.interfaces === undefined) reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces');
-  const interfaces = readInterfaces(reader, exists);
-  const routes = top.routes === undefined ? [] : readRoutes(reader, interfaces);
-  const rules = top.rules === undefined || top.rules === null ? null : readRules(reader, top.rules);
-  const conntrack = top.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : readConntrack(reader);
-  const helpers = top.helpers === undefined ? { ftp: { ports: [21], loose: false } } : readHelpers(reader);
+  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : problems.check(() => reader.string(['control'], top.control), DEFAULT_CONTROL_SOCKET);
+  const capture = top.capture === undefined ? null : problems.check(() => readCapturePath(reader, ['capture'], top.capture), null);
+  if (top.interfaces === undefined) problems.check(() => reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces'), null);
+  const { interfaces, named } = top.interfaces === undefined ? { interfaces: [], named: new Map() } : readInterfaces(problems, exists);
+  const routes = top.routes === undefined ? [] : readRoutes(problems, named);
+  const rules = problems.check(() => readRules(reader, top.rules), null);
+  const conntrack = top.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : problems.check(() => readConntrack(reader), { ...DEFAULT_CONNTRACK });
+  const helpers = top.helpers === undefined ? defaultHelpers() : problems.check(() => readHelpers(reader), defaultHelpers());
+  problems.throwIfAny();
   return { file, control, capture, interfaces, routes, rules, conntrack, helpers };
 }
 
-function readInterfaces(reader: ConfigReader, exists: (name: string) => boolean): InterfaceConfig[] {
-  const list = reader.requireList(['interfaces']);
-  if (list.length === 0) reader.fail(['interfaces'], list, 'must list at least one interface');
-  const result: InterfaceConfig[] = [];
-  list.forEach((_, i) => {
+function defaultHelpers(): HelpersConfig {
+  return { ftp: { ports: [21], loose: false } };
+}
+
+interface ReadInterfaces {
+  /** The interfaces without a problem. */
+  interfaces: InterfaceConfig[];
+  /** Every well-formed interface name, with its interface when that has no problem: routes name them. */
+  named: Map<string, InterfaceConfig | null>;
+}
+
+/** Each field checked on its own, so that a bad address and a missing namespace are both reported. */
+function readInterfaces(problems: ConfigProblems, exists: (name: string) => boolean): ReadInterfaces {
+  const reader = problems.reader;
+  const result: ReadInterfaces = { interfaces: [], named: new Map() };
+  const list = problems.check(() => reader.requireList(['interfaces']), null);
+  if (list?.length === 0) problems.check(() => reader.fail(['interfaces'], list, 'must list at least one interface'), null);
+  const netnsUsers = new Map<string, string>();
+  const addresses: { name: string; address: Prefix }[] = [];
+  (list ?? []).forEach((_, i) => {
     const at: Path = ['interfaces', i];
-    const raw = reader.requireMap(at, ['name', 'netns', 'address', 'peer', 'mtu']);
-    const name = reader.string([...at, 'name'], raw.name);
-    if (!INTERFACE_NAME.test(name)) reader.fail([...at, 'name'], name, 'must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)');
-    if (result.some((other) => other.name === name)) reader.fail([...at, 'name'], name, 'is used by another interface');
-    const netns = reader.string([...at, 'netns'], raw.netns);
-    if (!exists(netns)) reader.fail([...at, 'netns'], netns, `network namespace "${netns}" does not exist (create it with: ip netns add ${netns})`);
-    const user = result.find((other) => other.netns === netns);
-    if (user) reader.fail([...at, 'netns'], netns, `already holds interface ${user.name}; each namespace gets its default route through its one interface`);
-    if (raw.address === undefined) reader.fail([...at, 'address'], undefined, 'is required');
-    if (raw.peer === undefined) reader.fail([...at, 'peer'], undefined, 'is required');
-    const address = reader.prefix([...at, 'address'], raw.address);
-    const peer = reader.prefix([...at, 'peer'], raw.peer);
-    if (address.prefixLength > 30) reader.fail([...at, 'address'], raw.address, 'prefix length must be 30 or shorter, to hold the router and the peer');
-    if (peer.prefixLength !== address.prefixLength || networkOf(peer.address, peer.prefixLength) !== networkOf(address.address, address.prefixLength)) {
-      reader.fail([...at, 'peer'], raw.peer, `must be in the same subnet as address ${String(raw.address)}`);
-    }
-    if (peer.address === address.address) reader.fail([...at, 'peer'], raw.peer, 'must differ from the router\'s address');
-    const clash = result.find((other) => overlaps(other.address, address));
-    if (clash) reader.fail([...at, 'address'], raw.address, `overlaps the subnet of interface ${clash.name}`);
-    const mtu = raw.mtu === undefined ? DEFAULT_MTU : reader.integer([...at, 'mtu'], raw.mtu, MIN_MTU, MAX_MTU);
-    result.push({ name, netns, address, peer, mtu });
+    const raw = problems.map(at, ['name', 'netns', 'address', 'peer', 'mtu']);
+    if (!raw) return;
+    const name = problems.check(() => {
+      const value = reader.string([...at, 'name'], raw.name);
+      if (!INTERFACE_NAME.test(value)) reader.fail([...at, 'name'], value, 'must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)');
+      if (result.named.has(value)) reader.fail([...at, 'name'], value, 'is used by another interface');
+      result.named.set(value, null);
+      return value;
+    }, null);
+    const netns = problems.check(() => {
+      const value = reader.string([...at, 'netns'], raw.netns);
+      if (!exists(value)) reader.fail([...at, 'netns'], value, `network namespace "${value}" does not exist (create it with: ip netns add ${value})`);
+      const user = netnsUsers.get(value);
+      if (user !== undefined) reader.fail([...at, 'netns'], value, `already holds interface ${user}; each namespace gets its default route through its one interface`);
+      netnsUsers.set(value, name ?? `interfaces[${i}]`);
+      return value;
+    }, null);
+    const address = problems.check(() => {
+      if (raw.address === undefined) reader.fail([...at, 'address'], undefined, 'is required');
+      const value = reader.prefix([...at, 'address'], raw.address);
+      if (value.prefixLength > 30) reader.fail([...at, 'address'], raw.address, 'prefix length must be 30 or shorter, to hold the router and the peer');
+      const clash = addresses.find((other) => overlaps(other.address, value));
+      if (clash) reader.fail([...at, 'address'], raw.address, `overlaps the subnet of interface ${clash.name}`);
+      addresses.push({ name: name ?? `interfaces[${i}]`, address: value });
+      return value;
+    }, null);
+    const peer = problems.check(() => {
+      if (raw.peer === undefined) reader.fail([...at, 'peer'], undefined, 'is required');
+      const value = reader.prefix([...at, 'peer'], raw.peer);
+      if (!address) return value;
+      if (value.prefixLength !== address.prefixLength || networkOf(value.address, value.prefixLength) !== networkOf(address.address, address.prefixLength)) {
+        reader.fail([...at, 'peer'], raw.peer, `must be in the same subnet as address ${String(raw.address)}`);
+      }
+      if (value.address === address.address) reader.fail([...at, 'peer'], raw.peer, 'must differ from the router\'s address');
+      return value;
+    }, null);
+    const mtu = raw.mtu === undefined ? DEFAULT_MTU : problems.check(() => reader.integer([...at, 'mtu'], raw.mtu, MIN_MTU, MAX_MTU), null);
+    if (name === null || netns === null || address === null || peer === null || mtu === null) return;
+    const link = { name, netns, address, peer, mtu };
+    result.interfaces.push(link);
+    result.named.set(name, link);
   });
   return result;
 }
@@ -242,29 +274,42 @@ export function overlaps(a: Prefix, b: Prefix): boolean {
   return networkOf(a.address, shorter) === networkOf(b.address, shorter);
 }
 
-function readRoutes(reader: ConfigReader, interfaces: InterfaceConfig[]): RouteConfig[] {
-  const list = reader.requireList(['routes']);
-  return list.map((_, i) => {
+function readRoutes(problems: ConfigProblems, named: ReadonlyMap<string, InterfaceConfig | null>): RouteConfig[] {
+  const reader = problems.reader;
+  const routes: RouteConfig[] = [];
+  problems.check(() => reader.requireList(['routes']), []).forEach((_, i) => {
     const at: Path = ['routes', i];
-    const raw = reader.requireMap(at, ['to', 'dev', 'via']);
-    if (raw.to === undefined) reader.fail([...at, 'to'], undefined, 'is required');
-    const to = raw.to === 'default' ? { address: 0, prefixLength: 0 } : reader.prefix([...at, 'to'], raw.to);
-    const dev = reader.string([...at, 'dev'], raw.dev);
-    const link = interfaces.find((candidate) => candidate.name === dev);
-    if (!link) reader.fail([...at, 'dev'], dev, `no interface has this name (interfaces: ${interfaces.map((x) => x.name).join(', ')})`);
-    let via = 0;
-    if (raw.via !== undefined) {
-      via = reader.address([...at, 'via'], raw.via);
-      if (networkOf(via, link.address.prefixLength) !== networkOf(link.address.address, link.address.prefixLength)) {
+    const raw = problems.map(at, ['to', 'dev', 'via']);
+    if (!raw) return;
+    const to = problems.check(() => {
+      if (raw.to === undefined) reader.fail([...at, 'to'], undefined, 'is required');
+      return raw.to === 'default' ? { address: 0, prefixLength: 0 } : reader.prefix([...at, 'to'], raw.to);
+    }, null);
+    const dev = problems.check(() => {
+      const value = reader.string([...at, 'dev'], raw.dev);
+      if (!named.has(value)) reader.fail([...at, 'dev'], value, `no interface has this name (interfaces: ${[...named.keys()].join(', ')})`);
+      return value;
+    }, null);
+    const via = raw.via === undefined ? 0 : problems.check(() => {
+      const value = reader.address([...at, 'via'], raw.via);
+      // Checked against the link only when it has no problem of its own.
+      const link = dev === null ? null : named.get(dev);
+      if (link && networkOf(value, link.address.prefixLength) !== networkOf(link.address.address, link.address.prefixLength)) {
         reader.fail([...at, 'via'], raw.via, `is not on the subnet of ${dev}`);
       }
-    }
-    return { to, dev, via };
+      return value;
+    }, null);
+    if (to !== null && dev !== null && via !== null) routes.push({ to, dev, via });
   });
+  return routes;
 }
 
-/** `rules:` at `at`: inline iptables-restore text, or a file relative to the config. */
-export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rules']): RulesSource {
+/**
+ * `rules:` at `at`: inline iptables-restore text, or a file relative to the config. Null when
+ * there are none: no key, an empty value or an empty block (as an empty iptables-restore file).
+ */
+export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rules']): RulesSource | null {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return null;
   const text = reader.string(at, value);
   if (text.includes('\n')) {
     // A block scalar starts on the line after `rules: |`.
@@ -272,7 +317,7 @@ export function readRules(reader: ConfigReader, value: unknown, at: Path = ['rul
   }
   const path = resolve(dirname(reader.file), text);
   try {
-    return { text: readFileSync(path, 'utf8'), origin: path, firstLine: 0 };
+    return { text: readInputFile(path), origin: path, firstLine: 0 };
   } catch (error) {
     reader.fail(at, text, `cannot read the rules file: ${(error as Error).message}`);
   }

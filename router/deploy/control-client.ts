@@ -3,6 +3,13 @@ import { createConnection } from 'node:net';
 
 export class ControlError extends Error {
   readonly code = 'EVROUTERCONTROL';
+  constructor(
+    message: string,
+    /** The code of the router's error (EVROUTERRULES: it refused the rules sent); null for a socket error. */
+    readonly routerCode: string | null = null,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -49,9 +56,9 @@ export function controlRequest(
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
-        const message = JSON.parse(line) as { ok: boolean; result?: unknown; error?: string };
+        const message = JSON.parse(line) as { ok: boolean; result?: unknown; error?: string; code?: string };
         if (message.ok) onResult(message.result);
-        else failed = new ControlError(message.error ?? 'request failed');
+        else failed = new ControlError(message.error ?? 'request failed', message.code ?? null);
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => reject(connectionError(path, error)));

@@ -1,7 +1,8 @@
 /**
  * The control socket: a Unix stream socket speaking JSON lines. A client sends one request line
  * `{"command": "...", "args": {...}}`; the handler answers with one or more lines
- * `{"ok": true, "result": ...}` / `{"ok": false, "error": "..."}`. Streaming commands (event
+ * `{"ok": true, "result": ...}` / `{"ok": false, "error": "...", "code": "..."}` (the code of the
+ * error the handler threw, when it has one, e.g. EVROUTERRULES for refused rules). Streaming commands (event
  * listeners) keep the connection open and send a line per event until the client goes away.
  * Commands come from an explicit registry, so each module adds its own.
  */
@@ -11,7 +12,7 @@ import type { Writable } from 'node:stream';
 
 export interface ControlReply {
   send(result: unknown): void;
-  fail(message: string): void;
+  fail(message: string, code?: string): void;
   /** Closes the connection; for one-shot commands `send` already does. */
   end(): void;
   /** Called when the client disconnects; streaming handlers unsubscribe here. */
@@ -107,7 +108,7 @@ export class ControlServer {
     };
     const reply: ControlReply = {
       send: (result) => write({ ok: true, result }),
-      fail: (error) => write({ ok: false, error }),
+      fail: (error, code) => write(code === undefined ? { ok: false, error } : { ok: false, error, code }),
       end: () => socket.end(),
       onClose: (listener) => closeListeners.push(listener),
       raw: () => socket,
@@ -132,7 +133,8 @@ export class ControlServer {
         reply.end();
       }
     } catch (error) {
-      reply.fail((error as Error).message);
+      const code = (error as { code?: unknown }).code;
+      reply.fail((error as Error).message, typeof code === 'string' ? code : undefined);
       reply.end();
     }
   }

@@ -61,7 +61,7 @@ export function registerRouterCommands(control: CommandRegistry, built: BuiltRou
   });
   control.register('iptables-restore', {
     handler: (args) => {
-      netfilter.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0);
+      netfilter.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0, args.counters === true);
       return 'ok';
     },
   });

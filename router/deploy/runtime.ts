@@ -5,7 +5,7 @@
  */
 import type { RouterConfig } from './config.ts';
 import { ControlServer } from './control-server.ts';
-import { setUpInterface } from './netns-setup.ts';
+import { setUpInterface, type NamespaceTun } from './netns-setup.ts';
 import { RateLimitedLog } from '../core/rate-limited-log.ts';
 import { Counter, DropReason } from '../core/stats.ts';
 import { buildRouter, type BuiltRouter, type RouterSpec } from '../stack/build-router.ts';
@@ -32,8 +32,12 @@ export async function startRouter(config: RouterConfig, log = new RateLimitedLog
   const built = buildRouter(routerSpecOf(config), { log });
   const { router } = built;
   const ports: TunPort[] = [];
+  const made: NamespaceTun[] = [];
   const closePorts = (): void => {
-    for (const port of ports) port.close();
+    for (let i = ports.length - 1; i >= 0; i--) {
+      made[i]!.restoreDefaultRoute();
+      ports[i]!.close();
+    }
   };
   try {
     config.interfaces.forEach((link, index) => {
@@ -48,7 +52,8 @@ export async function startRouter(config: RouterConfig, log = new RateLimitedLog
           log.log('internal-error', (error as Error).stack ?? String(error));
         },
       };
-      ports.push(new TunPort(setUpInterface(link, index), events));
+      made.push(setUpInterface(link, index));
+      ports.push(new TunPort(made[index]!.tun, events));
     });
   } catch (error) {
     closePorts();

@@ -134,9 +134,12 @@ export class NetfilterStack {
     if (this.alwaysTrack || this.rules.needsConntrack()) this.startTracking();
   }
 
-  /** Replaces the rules atomically (iptables-restore), hooking in new tables and tracking if needed. */
-  loadRules(text: string, origin: string, firstLine: number): void {
-    this.rules.load(text, origin, firstLine);
+  /**
+   * Replaces the rules atomically (iptables-restore; `keepCounters`: -c), hooking in new tables
+   * and tracking if needed.
+   */
+  loadRules(text: string, origin: string, firstLine: number, keepCounters = false): void {
+    this.rules.load(text, origin, firstLine, keepCounters);
     if (!this.attached) return;
     this.registerTableOps();
     if (this.rules.needsConntrack()) this.startTracking();

@@ -12,6 +12,7 @@ import { parseMarkMask } from './mark.ts';
 const U32_MAX = 0xffffffff;
 
 class ConnmarkMatch implements Match {
+  readonly needsConntrack = true;
   constructor(
     private readonly value: number,
     private readonly mask: number,
@@ -47,7 +48,6 @@ class ConnmarkBuilder implements MatchBuilder {
 
 export const connmarkMatch: MatchType = {
   name: 'connmark',
-  needsConntrack: true,
   options: [{ names: ['mark'], args: 1, invertible: true }],
   create: () => new ConnmarkBuilder(),
 };

@@ -92,6 +92,8 @@ const DIRECTION_NAMES = ['ORIGINAL', 'REPLY'] as const;
 
 /** Either mask is -1 when its option was not given, and the direction when --ctdir was not. */
 class ConntrackMatch implements Match {
+  readonly needsConntrack = true;
+
   constructor(
     private readonly name: 'conntrack' | 'state',
     private readonly stateMask: number,

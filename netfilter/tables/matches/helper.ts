@@ -14,6 +14,8 @@ import { saveString } from '../words.ts';
 const MAX_NAME = 29;
 
 class HelperMatch implements Match {
+  readonly needsConntrack = true;
+
   constructor(
     private readonly name: string,
     private readonly invert: boolean,

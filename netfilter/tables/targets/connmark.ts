@@ -38,6 +38,7 @@ const MASKS = ['ctmask', 'nfmask', 'mask'] as const;
 const SHIFTS = ['left-shift-mark', 'right-shift-mark'] as const;
 
 class ConnmarkTarget implements Target {
+  readonly needsConntrack = true;
   constructor(
     private readonly mode: Mode,
     /** SET: the value and mask; SAVE and RESTORE: unused. */
@@ -171,7 +172,6 @@ class ConnmarkBuilder implements TargetBuilder {
 
 export const connmarkTarget: TargetType = {
   name: 'CONNMARK',
-  needsConntrack: true,
   options: [
     ...OPERATIONS.map(([name]) => ({ names: [name], args: name === 'save-mark' || name === 'restore-mark' ? (0 as const) : (1 as const), invertible: false })),
     ...SHIFTS.map((name) => ({ names: [name], args: 1 as const, invertible: false })),

@@ -22,6 +22,8 @@ const NOTRACK: ConntrackTemplate = Object.freeze({ helper: null, notrack: true }
 class CtTarget implements Target {
   /** One frozen template per rule: the packet path only stores a reference. */
   private readonly template: ConntrackTemplate;
+  /** xt_CT takes conntrack for the namespace unless the rule only untracks (its checkentry). */
+  readonly needsConntrack: boolean;
 
   constructor(
     private readonly name: 'CT' | 'NOTRACK',
@@ -30,6 +32,7 @@ class CtTarget implements Target {
     private readonly notrack: boolean,
   ) {
     this.template = notrack ? NOTRACK : Object.freeze({ helper, notrack: false });
+    this.needsConntrack = !notrack;
   }
 
   run(packet: Packet): number {

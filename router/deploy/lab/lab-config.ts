@@ -15,8 +15,8 @@
  */
 import { networkOf, type Prefix } from '../../core/addresses.ts';
 import type { RouterSpec } from '../../stack/build-router.ts';
+import { ConfigProblems } from '../config-errors.ts';
 import {
-  ConfigError,
   ConfigReader,
   DEFAULT_CONNTRACK,
   DEFAULT_CONTROL_SOCKET,
@@ -37,15 +37,6 @@ import { IMPAIRMENT_KEYS, ImpairmentValueError } from './impairment-words.ts';
 import type { ImpairmentSettings } from './impairment.ts';
 import { seedOf, type HostInterfaceSpec, type HostSpec, type LabRouterSpec, type LabSpec, type SegmentSpec } from './lab-spec.ts';
 
-/** Every problem of a file at once; its message has one line per problem. */
-export class ConfigErrors extends Error {
-  readonly code = 'EVROUTERCONFIG';
-  constructor(readonly errors: readonly ConfigError[]) {
-    super(errors.map((error) => error.message).join('\n'));
-    this.name = 'ConfigErrors';
-  }
-}
-
 /** Keys that make a file a lab rather than a one-router config. */
 export const LAB_KEYS: readonly string[] = ['name', 'segments', 'hosts', 'routers'];
 
@@ -53,45 +44,6 @@ const LAB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const DEFAULT_HOST_INTERFACE = 'eth0';
 const SEGMENT_KEYS = [...Object.keys(IMPAIRMENT_KEYS), 'down', 'seed'];
-
-/** Runs checks and keeps going past each refusal, collecting them. */
-class Problems {
-  readonly errors: ConfigError[] = [];
-
-  constructor(
-    private readonly reader: ConfigReader,
-    /** Where the lab is in the document: [] for a lab file, ['lab'] inside a scenario. */
-    readonly root: Path,
-  ) {}
-
-  /**
-   * The mapping at `at`, each unknown key reported on its own: the known keys are still read, so
-   * one misspelt key does not hide the rest of the entry. Null (reported) when it is no mapping.
-   */
-  map(at: Path, allowed: readonly string[]): Record<string, unknown> | null {
-    const found = this.reader.get(at);
-    if (found === null || typeof found !== 'object' || Array.isArray(found)) {
-      this.check(() => this.reader.fail(at, found, 'must be a mapping'), null);
-      return null;
-    }
-    const record = found as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      if (!allowed.includes(key)) this.check(() => this.reader.fail([...at, key], record[key], `unknown key (known: ${allowed.join(', ')})`), null);
-    }
-    return record;
-  }
-
-  /** Runs `check`; a ConfigError it throws is kept and `fallback` returned instead. */
-  check<T>(check: () => T, fallback: T): T {
-    try {
-      return check();
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      this.errors.push(error);
-      return fallback;
-    }
-  }
-}
 
 interface Attachment {
   segment: string;
@@ -106,7 +58,7 @@ interface Attachment {
 
 export function parseLab(reader: ConfigReader, options: LoadOptions = {}, root: Path = []): LabSpec {
   const exists = options.namespaceExists ?? namespaceExists;
-  const problems = new Problems(reader, root);
+  const problems = new ConfigProblems(reader, root);
   const top = reader.requireMap(root, ['name', 'control', 'capture', 'segments', 'hosts', 'routers']);
   const name = problems.check(() => {
     const value = reader.string([...root, 'name'], top.name);
@@ -131,7 +83,7 @@ export function parseLab(reader: ConfigReader, options: LoadOptions = {}, root: 
   }
   const segments: SegmentSpec[] = [...named].map((segment) => (listed[segment] === undefined ? { name: segment, impairment: {}, seed: seedOf(segment) } : readSegment(reader, problems, segment)));
   for (const router of routers) checkRoutes(reader, problems, router);
-  if (problems.errors.length) throw new ConfigErrors(problems.errors);
+  problems.throwIfAny();
   return { name, file: reader.file, control, capture, segments, hosts, routers };
 }
 
@@ -139,7 +91,7 @@ function asRecord(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-function readSegment(reader: ConfigReader, problems: Problems, name: string): SegmentSpec {
+function readSegment(reader: ConfigReader, problems: ConfigProblems, name: string): SegmentSpec {
   const at: Path = [...problems.root, 'segments', name];
   const raw = problems.map(at, SEGMENT_KEYS) ?? {};
   const impairment: Partial<ImpairmentSettings> = {};
@@ -167,7 +119,7 @@ function readInterfaceName(reader: ConfigReader, at: Path, value: unknown): stri
   return name;
 }
 
-function readRouter(reader: ConfigReader, problems: Problems, name: string, attachments: Attachment[]): LabRouterSpec {
+function readRouter(reader: ConfigReader, problems: ConfigProblems, name: string, attachments: Attachment[]): LabRouterSpec {
   const base: Path = [...problems.root, 'routers', name];
   if (!MEMBER_NAME.test(name)) problems.check(() => reader.fail(base, name, 'a router name must be 1-32 of A-Z a-z 0-9 _ . -'), null);
   const raw = problems.map(base, ['interfaces', 'routes', 'rules', 'conntrack', 'helpers']) ?? {};
@@ -195,14 +147,14 @@ function readRouter(reader: ConfigReader, problems: Problems, name: string, atta
       }, null);
     });
   }
-  const rules = raw.rules === undefined || raw.rules === null ? null : problems.check(() => readRules(reader, raw.rules, [...base, 'rules']), null);
+  const rules = problems.check(() => readRules(reader, raw.rules, [...base, 'rules']), null);
   const conntrack = raw.conntrack === undefined ? { ...DEFAULT_CONNTRACK } : problems.check(() => readConntrack(reader, [...base, 'conntrack']), { ...DEFAULT_CONNTRACK });
   const helpers = raw.helpers === undefined ? { ftp: { ports: [21], loose: false } } : problems.check(() => readHelpers(reader, [...base, 'helpers']), { ftp: { ports: [21], loose: false } });
   // Routes are read once every interface is known (checkRoutes); kept raw until then.
   return { name, spec: { interfaces, routes: [], rules, conntrack, helpers }, segments };
 }
 
-function checkRoutes(reader: ConfigReader, problems: Problems, router: LabRouterSpec): void {
+function checkRoutes(reader: ConfigReader, problems: ConfigProblems, router: LabRouterSpec): void {
   const base: Path = [...problems.root, 'routers', router.name, 'routes'];
   if (reader.get(base) === undefined) return;
   const list = problems.check(() => reader.requireList(base), []);
@@ -240,7 +192,7 @@ function formatNetwork(link: { address: number; prefixLength: number }): string 
   return `${[24, 16, 8, 0].map((shift) => (network >>> shift) & 255).join('.')}/${link.prefixLength}`;
 }
 
-function readHost(reader: ConfigReader, problems: Problems, lab: string, name: string, exists: (netns: string) => boolean, attachments: Attachment[]): HostSpec {
+function readHost(reader: ConfigReader, problems: ConfigProblems, lab: string, name: string, exists: (netns: string) => boolean, attachments: Attachment[]): HostSpec {
   const base: Path = [...problems.root, 'hosts', name];
   if (!MEMBER_NAME.test(name)) problems.check(() => reader.fail(base, name, 'a host name must be 1-32 of A-Z a-z 0-9 _ . -'), null);
   const raw = problems.map(base, ['segment', 'address', 'gateway', 'interface', 'mtu', 'netns', 'interfaces']) ?? {};
@@ -283,7 +235,7 @@ function readHost(reader: ConfigReader, problems: Problems, lab: string, name: s
 }
 
 /** Addresses per segment: subnets agree with the routers there, no address twice, gateways owned. */
-function checkSegments(reader: ConfigReader, problems: Problems, attachments: readonly Attachment[], routers: readonly LabRouterSpec[]): void {
+function checkSegments(reader: ConfigReader, problems: ConfigProblems, attachments: readonly Attachment[], routers: readonly LabRouterSpec[]): void {
   const bySegment = new Map<string, Attachment[]>();
   for (const attachment of attachments) bySegment.set(attachment.segment, [...(bySegment.get(attachment.segment) ?? []), attachment]);
   for (const [segment, members] of bySegment) {

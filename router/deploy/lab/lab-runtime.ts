@@ -5,8 +5,9 @@
  *
  * Everything that can be refused (rules included) is checked before anything outside the
  * process exists; if a later step fails, everything made so far is undone in reverse order, and
- * `close()` undoes all of it: the TUNs (closing one deletes it), the namespaces the lab made
- * (with what still runs in them), the socket. A namespace the lab did not make is left in place.
+ * `close()` undoes all of it: the TUNs (closing one deletes it), the default routes they displaced
+ * in namespaces the lab did not make (netns-setup.ts), the namespaces the lab made (with what
+ * still runs in them), the socket. A namespace the lab did not make is left in place.
  */
 import { formatIpv4Address } from '../../core/addresses.ts';
 import { RateLimitedLog } from '../../core/rate-limited-log.ts';
@@ -82,15 +83,18 @@ export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promis
     for (const host of lab.hosts) {
       for (const link of host.interfaces) {
         const name = `${host.name}:${link.name}`;
-        const tun = setUpInterface(
+        const made = setUpInterface(
           { name: link.name, netns: host.netns, address: { address: link.gateway, prefixLength: link.address.prefixLength }, peer: link.address, mtu: link.mtu },
           tunCount++,
         );
-        const port = new TunPort(tun, {
+        const port = new TunPort(made.tun, {
           onReadError: (errno) => log.log(`read-${name}`, `reading from ${name} failed: errno ${errno}`),
           onFault: (error) => log.log('internal-error', (error as Error).stack ?? String(error)),
         });
-        undo.push(() => port.close());
+        undo.push(() => {
+          made.restoreDefaultRoute();
+          port.close();
+        });
         segments.get(link.segment)!.attachHost(name, link.address.address, link.gateway, port);
       }
     }

@@ -5,9 +5,10 @@
  */
 import { dirname, resolve } from 'node:path';
 import { ConfigError, ConfigReader, readConfigText, type LoadOptions, type Path } from '../config.ts';
+import { ConfigProblems } from '../config-errors.ts';
 import { ImpairmentValueError, IMPAIRMENT_KEYS, parseDuration } from '../lab/impairment-words.ts';
 import type { ImpairmentSettings } from '../lab/impairment.ts';
-import { ConfigErrors, parseLab } from '../lab/lab-config.ts';
+import { parseLab } from '../lab/lab-config.ts';
 import { loadLabFile } from '../lab/lab-file.ts';
 import type { LabSpec } from '../lab/lab-spec.ts';
 import { ArgvError, splitArgv } from './argv.ts';
@@ -22,36 +23,8 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
   return parseScenario(file, readConfigText(file), options);
 }
 
-class Collector {
-  readonly errors: ConfigError[] = [];
-
-  constructor(readonly reader: ConfigReader) {}
-
-  check<T>(run: () => T, fallback: T): T {
-    try {
-      return run();
-    } catch (error) {
-      if (error instanceof ConfigErrors) this.errors.push(...error.errors);
-      else if (error instanceof ConfigError) this.errors.push(error);
-      else throw error;
-      return fallback;
-    }
-  }
-
-  /** A mapping's value with each unknown key reported; null (reported) when it is no mapping. */
-  map(at: Path, allowed: readonly string[]): Record<string, unknown> | null {
-    const found = this.reader.get(at);
-    if (found === null || typeof found !== 'object' || Array.isArray(found)) {
-      this.check(() => this.reader.fail(at, found, 'must be a mapping'), null);
-      return null;
-    }
-    const record = found as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      if (!allowed.includes(key)) this.check(() => this.reader.fail([...at, key], record[key], `unknown key (known: ${allowed.join(', ')})`), null);
-    }
-    return record;
-  }
-
+/** The lab's problem collector, with the scenario's durations. */
+class Collector extends ConfigProblems {
   duration(at: Path, value: unknown, fallback: number): number {
     if (value === undefined) return fallback;
     return this.check(() => {
@@ -67,8 +40,10 @@ class Collector {
 
 export function parseScenario(file: string, text: string, options: LoadOptions = {}): ScenarioSpec {
   const reader = new ConfigReader(file, text);
+  const known = ['name', 'lab', 'services', 'steps'];
+  reader.requireOwnDocument(known, 'not a scenario file: that is a mapping with name:, lab: and steps:');
   const c = new Collector(reader);
-  const top = c.map([], ['name', 'lab', 'services', 'steps']) ?? {};
+  const top = c.map([], known) ?? {};
   const name = c.check(() => reader.string(['name'], top.name), 'scenario');
   let lab: LabSpec | null = null;
   if (top.lab === undefined) c.check(() => reader.fail(['lab'], undefined, 'is required: a lab file, or the lab as a mapping'), null);
@@ -89,7 +64,7 @@ export function parseScenario(file: string, text: string, options: LoadOptions =
   if (top.steps === undefined) c.check(() => reader.fail(['steps'], undefined, 'is required: list the steps'), null);
   const steps = top.steps === undefined ? [] : c.check(() => reader.requireList(['steps']), []).map((_, i) => readStep(c, i));
   if (lab) checkNames(c, lab, services, steps);
-  if (c.errors.length) throw new ConfigErrors(c.errors);
+  c.throwIfAny();
   return { name, file, lab: lab!, services: services.filter((x): x is ServiceSpec => x !== null), steps: steps.filter((x): x is StepSpec => x !== null) };
 }
 

@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigErrors } from '../../../router/deploy/lab/lab-config.ts';
+import { ConfigErrors } from '../../../router/deploy/config.ts';
 import { parseLabText } from '../../../router/deploy/lab/lab-file.ts';
 import { ip } from '../../support/packets.ts';
 

@@ -1,6 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/deploy/config.ts';
+import { ConfigError, ConfigErrors, DEFAULT_CONTROL_SOCKET, parseConfig } from '../../../router/deploy/config.ts';
 import { formatIpv4Address } from '../../../router/core/addresses.ts';
+import { routerSpecOf } from '../../../router/deploy/runtime.ts';
+import { buildRouter } from '../../../router/stack/build-router.ts';
 
 const existing = new Set(['client', 'server']);
 const options = { namespaceExists: (name: string) => existing.has(name) };
@@ -14,11 +19,11 @@ routes:
   - { to: default, dev: wan0, via: 203.0.113.2 }
 `;
 
-function refusal(text: string): ConfigError {
+function refusal(text: string): ConfigError | ConfigErrors {
   try {
     parseConfig('router.yaml', text, options);
   } catch (error) {
-    if (error instanceof ConfigError) return error;
+    if (error instanceof ConfigError || error instanceof ConfigErrors) return error;
     throw error;
   }
   throw new Error('config was accepted');
@@ -70,6 +75,20 @@ describe('config', () => {
     expect(error.message).toContain(what);
   });
 
+  it('reports every problem at once, not only the first', () => {
+    // A bad address and a missing namespace in one interface: both (the issue's example), and the
+    // rest; the route through that interface is not refused again for the interface's problem.
+    const text = GOOD.replace('10.0.1.1/24', '10.0.1.300/24').replace('netns: client', 'netns: nowhere').replace('via: 203.0.113.2', 'via: 10.9.9.9');
+    const lanRoute = '  - { to: 198.51.102.0/24, dev: lan0, via: 10.9.9.8 }\n';
+    expect(refusal(`${text}${lanRoute}colour: blue\nconntrack: { max: 0 }\n`).message.split('\n')).toEqual([
+      'router.yaml:9: colour: unknown key (known: control, capture, interfaces, routes, rules, conntrack, helpers) (got "blue")',
+      'router.yaml:3: interfaces[0].netns: network namespace "nowhere" does not exist (create it with: ip netns add nowhere) (got "nowhere")',
+      'router.yaml:3: interfaces[0].address: not an IPv4 ADDRESS/PREFIX-LENGTH: Invalid IPv4 address. (got "10.0.1.300/24")',
+      'router.yaml:7: routes[1].via: is not on the subnet of wan0 (got "10.9.9.9")',
+      'router.yaml:10: conntrack.max: must be a whole number from 1 to 16777216 (got 0)',
+    ]);
+  });
+
   it('reads the ftp helper ports and loose flag, with the kernel defaults', () => {
     expect(parseConfig('r.yaml', GOOD, options).helpers).toEqual({ ftp: { ports: [21], loose: false } });
     const config = parseConfig('r.yaml', `${GOOD}helpers:\n  ftp: { ports: [21, 2121], loose: true }\n`, options);
@@ -85,6 +104,22 @@ describe('config', () => {
     expect(config.conntrack).toMatchObject({ always: true, max: 1000, autoHelpers: true, checksum: true, tcpLoose: true });
     expect(refusal(`${GOOD}conntrack: { max: 0 }\n`).message).toContain('conntrack.max: must be a whole number');
     expect(refusal(`${GOOD}conntrack: { checksum: yes please }\n`).message).toContain('conntrack.checksum: must be true or false');
+  });
+
+  it('takes an empty rules: value, block or file as no rules, as iptables-restore takes an empty file', () => {
+    for (const rules of ['rules:\n', 'rules: ""\n', 'rules: |\n', 'rules: |\n\n\n', 'rules: >-\n  \n']) {
+      expect(parseConfig('r.yaml', `${GOOD}${rules}`, options).rules).toBeNull();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'config-'));
+    try {
+      const empty = join(dir, 'empty.rules');
+      writeFileSync(empty, '');
+      const config = parseConfig('r.yaml', `${GOOD}rules: ${empty}\n`, options);
+      expect(config.rules).toEqual({ text: '', origin: empty, firstLine: 0 });
+      expect(buildRouter(routerSpecOf(config)).netfilter.rules.save(false)).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names a rules file it cannot read', () => {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigErrors } from '../../../router/deploy/lab/lab-config.ts';
+import { ConfigErrors } from '../../../router/deploy/config.ts';
 import { parseScenario } from '../../../router/deploy/scenario/scenario-config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'scenario-config-'));

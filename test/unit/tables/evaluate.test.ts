@@ -247,10 +247,10 @@ COMMIT
     expect(saved).toContain(':INPUT ACCEPT [0:0]\n');
   });
 
-  it('starts counters from the text, and apply() starts them there again', () => {
+  it('starts counters from the text with iptables-restore -c, and apply() starts them there again', () => {
     const text = '*filter\n:FORWARD ACCEPT [10:1000]\n[5:500] -A FORWARD -p tcp\nCOMMIT\n';
     const tables = new RuleTables(new Recorder());
-    const ruleset = tables.parse(text, 'test.rules');
+    const ruleset = tables.parse(text, 'test.rules', 0, true);
     tables.apply(ruleset);
     runHook(tables, Hook.FORWARD, packet(CLIENT_WEB));
     expect(tables.save(true)).toContain(':FORWARD ACCEPT [11:1040]\n');

@@ -156,6 +156,36 @@ const REFUSALS: readonly (readonly [string, string, number, string, string | Reg
   ['a loop no built-in chain reaches', '*filter\n:x - [0:0]\n:y - [0:0]\n-A x -j y\n-A y -g x\nCOMMIT\n', 5, 'x', 'chain loop: x -> y -> x'],
 ];
 
+/** A filter table with user chains c1..cN, each jumping (or going, `-g`) to the next; `entry` rules come last. */
+function chainOf(depth: number, flag = '-j', entry = ''): string {
+  const lines = ['*filter'];
+  for (let i = 1; i <= depth; i++) lines.push(`:c${i} - [0:0]`);
+  for (let i = 1; i < depth; i++) lines.push(`-A c${i} ${flag} c${i + 1}`);
+  if (entry) lines.push(entry);
+  return `${[...lines, 'COMMIT'].join('\n')}\n`;
+}
+
+describe('parser: jump depth and loops, as the kernel (iptables-restore here: nf_tables, NFT_JUMP_STACK_SIZE 16)', () => {
+  it('takes 15 jumps below a built-in chain, and refuses the 16th on its line (the kernel: "Too many links")', () => {
+    expect(() => loaded(chainOf(15, '-j', '-A FORWARD -j c1'))).not.toThrow();
+    for (const flag of ['-j', '-g']) {
+      const error = refusal(chainOf(16, flag, `-A FORWARD ${flag} c1`));
+      // c15's rule, the jump into c16: 16 chains header lines, *filter, then -A c1..c15.
+      expect([error.line, error.word]).toEqual([1 + 16 + 15, 'c16']);
+      expect(error.reason).toBe('this jump nests chains 16 deep below FORWARD (FORWARD -> c1 -> c2 -> c3 -> (9 more) -> c13 -> c14 -> c15 -> c16): the kernel allows 15 and refuses the rule (Too many links)');
+    }
+    // Chains no built-in chain reaches are not limited, as in the kernel.
+    expect(() => loaded(chainOf(20))).not.toThrow();
+  });
+
+  it('refuses 12,000 nested chains with a line, not a stack overflow; and a loop through them', () => {
+    const deep = refusal(chainOf(12_000, '-j', '-A INPUT -j c1'));
+    expect([deep.line, deep.word]).toEqual([1 + 12_000 + 15, 'c16']);
+    const loop = refusal(chainOf(12_000, '-j', '-A c12000 -g c1'));
+    expect([loop.line, loop.word, loop.reason]).toEqual([1 + 12_000 + 11_999 + 1, 'c1', 'chain loop: c1 -> c2 -> c3 -> c4 -> (11993 more) -> c11998 -> c11999 -> c12000 -> c1']);
+  });
+});
+
 describe('parser refusals', () => {
   it.each(REFUSALS)('%s', (_what, text, line, word, reason) => {
     const error = refusal(text);

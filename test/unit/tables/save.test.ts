@@ -167,8 +167,14 @@ describe('save', () => {
     expect(withoutComments(tables.save(false))).toBe(MIXED_SAVED);
   });
 
+  it('starts every counter at zero without iptables-restore -c, as the kernel; a rule\'s own -c is kept', () => {
+    const { tables } = loaded(COUNTED.replace('-A a -j RETURN', '-A a -c 5 500 -j RETURN'));
+    const saved = withoutComments(tables.save(true));
+    expect(saved).toBe(COUNTED_SAVED.replace(/\[\d+:\d+\]/g, '[0:0]').replace('[0:0] -A a -j RETURN', '[5:500] -A a -j RETURN'));
+  });
+
   it('prints counters as iptables-save -c does; policy counters print without -c too', () => {
-    const { tables } = loaded(COUNTED);
+    const { tables } = loaded(COUNTED, new Recorder(), true);
     expect(withoutComments(tables.save(true))).toBe(COUNTED_SAVED);
     const plain = withoutComments(tables.save(false));
     expect(plain).toContain(':FORWARD DROP [7:8]\n');
@@ -178,9 +184,9 @@ describe('save', () => {
 
   it('round-trips: what save prints parses back to the same text', () => {
     for (const text of [MIXED, COUNTED]) {
-      const { tables } = loaded(text);
+      const { tables } = loaded(text, new Recorder(), true);
       const once = tables.save(true);
-      const { tables: again } = loaded(once);
+      const { tables: again } = loaded(once, new Recorder(), true);
       expect(again.save(true)).toBe(once);
     }
   });

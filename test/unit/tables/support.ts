@@ -50,9 +50,10 @@ export function section(table: string, body: string): string {
   return `*${table}\n${HEADERS[table]}\n${body}\nCOMMIT\n`;
 }
 
-export function loaded(text: string, recorder = new Recorder()): { tables: RuleTables; recorder: Recorder } {
+/** `keepCounters`: as iptables-restore -c. */
+export function loaded(text: string, recorder = new Recorder(), keepCounters = false): { tables: RuleTables; recorder: Recorder } {
   const tables = new RuleTables(recorder);
-  tables.load(text, 'test.rules');
+  tables.load(text, 'test.rules', 0, keepCounters);
   return { tables, recorder };
 }
 
