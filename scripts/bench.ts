@@ -5,6 +5,7 @@
  *     rules and once as a stateful firewall with MASQUERADE (conntrack, NAT, filter on every packet);
  *   - a lab of two such routers in one process, one behind the other (double NAT): the second
  *     router adds no I/O, only its packet path, which this row measures against the one above;
+ *   - the NAT router again with a live capture of all its interfaces running (to /dev/null);
  *   - a plain C forwarder that copies packets between two TUNs without parsing them (the ceiling
  *     for a TUN-based router that moves one packet per read and write, compiled here from
  *     scripts/bench/c-forwarder.c);
@@ -23,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setUpKernelRouter } from './kernel-router.ts';
 import { Topology, uniqueTag } from './netns-topology.ts';
-import { startRouterProcess } from './router-process.ts';
+import { VROUTER_BIN, startRouterProcess } from './router-process.ts';
 import { ensurePrograms } from './system-packages.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -69,6 +70,23 @@ interfaces:
   - { name: wan0, netns: ${topology.ns('server')}, address: ${SERVER.router}, peer: ${SERVER.address} }
 ${extraConfig}`);
     return async () => void (await router.stop());
+  };
+}
+
+/**
+ * The NAT router with a live capture of every interface running (`vrouter capture -w /dev/null`):
+ * what looking costs while someone looks.
+ */
+function capturing(): Forwarder {
+  return async (topology) => {
+    const stop = await vrouter(NAT_FIREWALL_RULES)(topology);
+    const capture = spawn(process.execPath, [VROUTER_BIN, 'capture', '--socket', `/tmp/${topology.tag}.sock`, '-w', '/dev/null'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await waitForLine(capture, 'listening', 'stderr');
+    return async () => {
+      capture.kill('SIGINT');
+      await new Promise((resolve) => capture.once('exit', resolve));
+      await stop();
+    };
   };
 }
 
@@ -134,11 +152,11 @@ const kernel: Forwarder = async (topology) => {
   return async () => undefined;
 };
 
-function waitForLine(child: ChildProcess, word: string): Promise<void> {
+function waitForLine(child: ChildProcess, word: string, stream: 'stdout' | 'stderr' = 'stdout'): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`no "${word}" from ${child.spawnfile}`)), 10_000);
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    child[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
       if (output.includes(word)) {
         clearTimeout(timer);
@@ -212,6 +230,7 @@ async function main(): Promise<void> {
       ['vrouter', vrouter()],
       ['vrouter+nat', vrouter(NAT_FIREWALL_RULES)],
       ['vrouter 2nat', doubleNat()],
+      ['vrouter+cap', capturing()],
       ['c-forwarder', cForwarder(binary, false)],
       ['c-offload', cForwarder(binary, true)],
       ['kernel', kernel],
