@@ -15,7 +15,8 @@
  * Each gets an iperf3 TCP stream and a 64-byte UDP flood; the figures, iperf3's TCP retransmits,
  * and the ratios against both C forwarders and the kernel are printed.
  * Options: --seconds N (per measurement, default 5), --rounds N (default 1; the best round counts),
- * --prefix P (namespace name prefix, default bn, so runs beside other namespace users stay apart).
+ * --prefix P (namespace name prefix, default bn, so runs beside other namespace users stay apart),
+ * --only NAME,NAME (just those rows, e.g. --only 'vrouter+nat,vrouter 2nat'; ratios need their bases).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -204,7 +205,7 @@ const BASES = ['c-forwarder', 'c-offload', 'kernel', 'vrouter+nat'] as const;
 function printTable(rows: [string, Figures][]): void {
   const figures = new Map(rows);
   const ratios = (value: (f: Figures) => number, f: Figures) =>
-    BASES.map((base) => (value(f) / value(figures.get(base)!)).toFixed(2).padStart(9)).join('');
+    BASES.map((base) => (figures.has(base) ? (value(f) / value(figures.get(base)!)).toFixed(2) : '-').padStart(9)).join('');
   const baseHeads = ['vs C', 'vs C+off', 'vs kern', 'vs 1nat'].map((head) => head.padStart(9)).join('');
   console.log(`\n${'router'.padEnd(12)} ${'TCP Gbit/s'.padStart(11)} ${'retr'.padStart(6)}${baseHeads} ${'UDP 64B pps'.padStart(12)}${baseHeads}`);
   for (const [name, f] of rows) {
@@ -235,6 +236,13 @@ async function main(): Promise<void> {
       ['c-offload', cForwarder(binary, true)],
       ['kernel', kernel],
     ];
+    const onlyAt = process.argv.indexOf('--only');
+    const only = onlyAt < 0 ? null : process.argv[onlyAt + 1]!.split(',');
+    if (only) {
+      const unknown = only.filter((name) => !forwarders.some(([known]) => known === name));
+      if (unknown.length) throw new Error(`--only: no row ${unknown.join(', ')} (rows: ${forwarders.map(([name]) => name).join(', ')})`);
+      forwarders.splice(0, forwarders.length, ...forwarders.filter(([name]) => only.includes(name)));
+    }
     const best = new Map<string, Figures>();
     for (let round = 1; round <= rounds; round++) {
       for (const [name, forwarder] of forwarders) {

@@ -40,3 +40,13 @@ export function setUpKernelRouter(topology: Topology, routerRole: string, links:
   if (rules) execFileSync('ip', ['netns', 'exec', router, 'iptables-restore'], { input: rules });
   return router;
 }
+
+/** The vrouter one-router config for the same links and rules: what a test runs beside the kernel router. */
+export function vrouterConfigOf(topology: Topology, links: readonly KernelLink[], rules: string): string {
+  return `control: /tmp/${topology.tag}.sock
+interfaces:
+${links.map((l) => `  - { name: ${l.name}, netns: ${topology.ns(l.role)}, address: ${l.address}, peer: ${l.peer}${l.mtu ? `, mtu: ${l.mtu}` : ''} }`).join('\n')}
+rules: |
+${rules.trimEnd().split('\n').map((line) => `  ${line}`).join('\n')}
+`;
+}

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFtpServer, type FtpServer } from '../../scripts/ftp-server.ts';
-import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.ts';
+import { setUpKernelRouter, type KernelLink, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
@@ -41,12 +41,7 @@ interface Site {
 
 async function vrouterSite(tag: string, rules: string, serverRole: string): Promise<Site> {
   const topology = new Topology(uniqueTag(tag), ['inside', 'outside']);
-  const router = await startRouterProcess(`control: /tmp/${topology.tag}.sock
-interfaces:
-${LINKS.map((l) => `  - { name: ${l.name}, netns: ${topology.ns(l.role)}, address: ${l.address}, peer: ${l.peer} }`).join('\n')}
-rules: |
-${rules.split('\n').map((line) => `  ${line}`).join('\n')}
-`);
+  const router = await startRouterProcess(vrouterConfigOf(topology, LINKS, rules));
   return { topology, router, ftp: await startFtpServer(topology, serverRole) };
 }
 

@@ -10,7 +10,7 @@
  * Only the namespaces made here and the router's addresses are destinations.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.ts';
+import { setUpKernelRouter, type KernelLink, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 
@@ -116,12 +116,7 @@ const kernel = new Topology(uniqueTag('km'), ['client', 'server', 'router']);
 let router: RouterProcess;
 
 beforeAll(async () => {
-  router = await startRouterProcess(`control: /tmp/${ours.tag}.sock
-interfaces:
-${LINKS.map((l) => `  - { name: ${l.name}, netns: ${ours.ns(l.role)}, address: ${l.address}, peer: ${l.peer} }`).join('\n')}
-rules: |
-${RULES.split('\n').map((line) => `  ${line}`).join('\n')}
-`);
+  router = await startRouterProcess(vrouterConfigOf(ours, LINKS, RULES));
   setUpKernelRouter(kernel, 'router', LINKS, RULES);
 });
 

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.ts';
+import { setUpKernelRouter, type KernelLink, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
@@ -38,12 +38,7 @@ function addClientAddresses(topology: Topology): void {
 }
 
 beforeAll(async () => {
-  router = await startRouterProcess(`control: /tmp/${ours.tag}.sock
-interfaces:
-${LINKS.map((l) => `  - { name: ${l.name}, netns: ${ours.ns(l.role)}, address: ${l.address}, peer: ${l.peer} }`).join('\n')}
-rules: |
-${RULES.split('\n').map((line) => `  ${line}`).join('\n')}
-`);
+  router = await startRouterProcess(vrouterConfigOf(ours, LINKS, RULES));
   setUpKernelRouter(kernel, 'router', LINKS, RULES);
   addClientAddresses(ours);
   addClientAddresses(kernel);

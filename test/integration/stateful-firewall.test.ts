@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setUpKernelRouter } from '../../scripts/kernel-router.ts';
+import { setUpKernelRouter, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
@@ -33,13 +33,7 @@ const viaKernel = new Topology(uniqueTag('ks'), ['client', 'server', 'router']);
 let router: RouterProcess;
 
 beforeAll(async () => {
-  const indented = RULES.split('\n').map((line) => `  ${line}`).join('\n');
-  router = await startRouterProcess(`control: /tmp/${viaVrouter.tag}.sock
-interfaces:
-${LINKS.map((l) => `  - { name: ${l.name}, netns: ${viaVrouter.ns(l.role)}, address: ${l.address}, peer: ${l.peer} }`).join('\n')}
-rules: |
-${indented}
-`);
+  router = await startRouterProcess(vrouterConfigOf(viaVrouter, LINKS, RULES));
   setUpKernelRouter(viaKernel, 'router', LINKS, RULES);
 });
 

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpFlag } from '../../router/wire/tcp.ts';
-import { setUpKernelRouter } from '../../scripts/kernel-router.ts';
+import { setUpKernelRouter, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { tcpPacket } from '../support/packets.ts';
@@ -140,13 +140,7 @@ let router: RouterProcess;
 
 beforeAll(async () => {
   writeFileSync(injector, INJECT_PY);
-  const indented = RULES.split('\n').map((line) => `  ${line}`).join('\n');
-  router = await startRouterProcess(`control: /tmp/${viaVrouter.tag}.sock
-interfaces:
-${LINKS.map((l) => `  - { name: ${l.name}, netns: ${viaVrouter.ns(l.role)}, address: ${l.address}, peer: ${l.peer} }`).join('\n')}
-rules: |
-${indented}
-`);
+  router = await startRouterProcess(vrouterConfigOf(viaVrouter, LINKS, RULES));
   setUpKernelRouter(viaKernel, 'router', LINKS, RULES);
   for (const topology of [viaVrouter, viaKernel]) {
     for (const role of ['client', 'server']) expect(topology.exec(role, 'iptables', ['-A', 'INPUT', '-p', 'tcp', '-j', 'DROP']).status).toBe(0);
