@@ -319,8 +319,8 @@ export class Router {
     const buf = packet.buf;
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
-    if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)}: ${describeDatagram(buf)}`);
     if (buf.length <= mtu) {
+      if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)}: ${describeDatagram(buf)}`);
       if (this.transmit(outInterface, buf, packet.nextHop, packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE, packet.id) === NO_NEIGHBOUR) {
         // arp_error_report: the kernel answers a datagram whose neighbour never resolves.
         this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST);
@@ -336,6 +336,7 @@ export class Router {
     const id = packet.id;
     const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop, PacketFlag.NONE, id));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
+    if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(nextHop)} in ${fragments} fragments of at most ${mtu} bytes: ${describeDatagram(buf)}`);
   }
 
   /** Hands `buf` to the link; returns what the device returned (NO_NEIGHBOUR is worth an answer). */
