@@ -89,6 +89,11 @@ export class RuleTables implements NatChainRunner {
     return this.ops.filter((_, id) => this.tables[id] !== null).flat();
   }
 
+  /** Table `id` as loaded, or null when no rules text has loaded it (what `iptables -L` lists). */
+  table(id: TableId): LoadedTable | null {
+    return this.tables[id] ?? null;
+  }
+
   /** As `iptables-save` prints (`iptables-save -c` with counters); only tables that were loaded. */
   save(withCounters: boolean, now = new Date(), only: TableId | null = null): string {
     return saveTables(this.tables, withCounters, now, only);

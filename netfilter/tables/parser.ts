@@ -659,7 +659,7 @@ function parseAddress(text: string): Address {
 }
 
 /** A contiguous mask as its prefix length, any other as a dotted quad, as iptables-save prints it. */
-function maskText(mask: number): string {
+export function maskText(mask: number): string {
   const host = ~mask >>> 0;
   // Contiguous when the host bits are all ones from the bottom (host + 1 is a power of two).
   if ((host & (host + 1)) !== 0) return formatIpv4Address(mask);
