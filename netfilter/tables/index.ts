@@ -56,10 +56,11 @@ export class RuleTables implements NatChainRunner {
 
   /**
    * Parses without changing anything; throws RulesError. `firstLine` is the origin's line number
-   * of the text's first line (0 for a file of its own, which starts at line 1).
+   * of the text's first line (0 for a file of its own, which starts at line 1). With `noflush`
+   * (iptables-restore --noflush) the text edits the tables as they are now instead of replacing them.
    */
-  parse(text: string, origin: string, firstLine = 0): ParsedRuleset {
-    return parseRuleset(text, origin, firstLine, this.env);
+  parse(text: string, origin: string, firstLine = 0, noflush = false): ParsedRuleset {
+    return parseRuleset(text, origin, firstLine, this.env, noflush ? (id) => this.tables[id] ?? null : null);
   }
 
   /** Installs the parsed tables, counters starting from what their text gave (or zero). */

@@ -19,7 +19,7 @@ import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
 import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
 import { createPptpHelper } from '../../netfilter/helpers/pptp.ts';
 import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
-import { RuleTables } from '../../netfilter/tables/index.ts';
+import { RuleTables, type ParsedRuleset } from '../../netfilter/tables/index.ts';
 import { createPptpNat, type PptpNat } from '../../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../../nat/nat-core.ts';
 import { NatHooks } from '../../nat/nat-hooks.ts';
@@ -123,7 +123,12 @@ export class NetfilterStack {
 
   /** Replaces the rules atomically (iptables-restore), hooking in new tables and tracking if needed. */
   loadRules(text: string, origin: string, firstLine: number): void {
-    this.rules.load(text, origin, firstLine);
+    this.applyRules(this.rules.parse(text, origin, firstLine));
+  }
+
+  /** Installs tables already parsed (iptables-restore --noflush, the iptables command), as loadRules does. */
+  applyRules(ruleset: ParsedRuleset): void {
+    this.rules.apply(ruleset);
     if (!this.attached) return;
     this.registerTableOps();
     if (this.rules.needsConntrack()) this.startTracking();
