@@ -21,9 +21,14 @@ export async function runIptablesSave(socket: string, argv: string[]): Promise<v
   process.stdout.write(String(await controlCall(socket, 'iptables-save', { counters, ...(table === undefined ? {} : { table }) })));
 }
 
+/** iptables-restore's flags that are not files: -c, -n/--noflush, -t/--test. */
+const RESTORE_FLAGS = ['-c', '--counters', '-n', '--noflush', '-t', '--test'];
+
 export async function runIptablesRestore(socket: string, argv: string[]): Promise<void> {
   const counters = argv.includes('-c') || argv.includes('--counters');
-  const files = argv.filter((word) => word !== '-c' && word !== '--counters');
+  const noflush = argv.includes('-n') || argv.includes('--noflush');
+  const test = argv.includes('-t') || argv.includes('--test');
+  const files = argv.filter((word) => !RESTORE_FLAGS.includes(word));
   if (files.length > 1) throw new UsageError('iptables-restore takes at most one rules file (none or - reads standard input)');
   // As iptables-restore: standard input when no file (or -) is named.
   const named = files[0] && files[0] !== '-' ? resolve(files[0]) : null;
@@ -33,5 +38,5 @@ export async function runIptablesRestore(socket: string, argv: string[]): Promis
   } catch (error) {
     throw new UsageError(`iptables-restore: cannot read ${named ?? 'standard input'}: ${(error as Error).message}`);
   }
-  await controlCall(socket, 'iptables-restore', { text, origin: named ?? 'standard input', counters });
+  await controlCall(socket, 'iptables-restore', { text, origin: named ?? 'standard input', counters, noflush, test });
 }

@@ -54,7 +54,9 @@ export function registerRouterCommands(control: CommandRegistry, built: BuiltRou
   });
   control.register('iptables-restore', {
     handler: (args) => {
-      netfilter.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0);
+      // --noflush edits the tables the text names instead of replacing them; --test only checks.
+      const ruleset = netfilter.rules.parse(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0, args.noflush === true);
+      if (args.test !== true) netfilter.applyRules(ruleset);
       return 'ok';
     },
   });
