@@ -1,6 +1,7 @@
 /**
- * `vrouter iptables-save [-c]` and `vrouter iptables-restore FILE` over the control socket.
- * A refused file is reported with its file name and line, and the running rules stay as they were.
+ * `vrouter iptables-save [-c]`, `vrouter iptables-restore FILE` and `vrouter iptables ...` over the
+ * control socket. A refused file is reported with its file name and line, and the running rules
+ * stay as they were.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -39,4 +40,12 @@ export async function runIptablesRestore(socket: string, argv: string[]): Promis
     throw new UsageError(`iptables-restore: cannot read ${named ?? 'standard input'}: ${(error as Error).message}`);
   }
   await controlCall(socket, 'iptables-restore', { text, origin: named ?? 'standard input', counters, noflush, test });
+}
+
+/** `vrouter iptables ARGS`: the router runs the command; its output and exit status are passed on. */
+export async function runIptables(socket: string, argv: string[]): Promise<void> {
+  const result = (await controlCall(socket, 'iptables', { argv })) as { status: number; stdout: string; stderr: string };
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  process.exitCode = result.status;
 }
