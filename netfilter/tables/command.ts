@@ -13,8 +13,8 @@
 import { Refusal, RulesError } from './errors.ts';
 import type { ListFormat } from './extension.ts';
 import type { RuleTables } from './index.ts';
-import { listChains, listRule, listSpec, listSpecs, type ListOptions } from './list.ts';
-import type { Chain, LoadedTable, ParsedRuleset } from './ruleset.ts';
+import { echoRule, listChains, listRule, listSpec, listSpecs, type ListOptions } from './list.ts';
+import type { Chain, LoadedTable, ParsedRuleset, Rule } from './ruleset.ts';
 import { emptyTable } from './save.ts';
 import { TABLE_NAMES, TableId, tableIdOf } from './tables.ts';
 
@@ -52,7 +52,7 @@ const LONG_COMMANDS: Readonly<Record<string, CommandLetter>> = {
 const LONG_FLAGS: Readonly<Record<string, string>> = { table: 't', verbose: 'v', numeric: 'n', exact: 'x', 'line-numbers': '0', help: 'h' };
 /** The letters a bundle like `-nvL` may hold: this module's flags and commands, none of a rule's. */
 const BUNDLE = /^-[nvxhAIDRLSFZNXPE]{2,}$/;
-/** The commands that take a rule (and -D when it is not given a number). */
+/** The commands that take a rule (-D when it is not given a number). */
 const RULE_COMMANDS: readonly CommandLetter[] = ['A', 'I', 'D', 'R'];
 const NEEDS_CHAIN: readonly CommandLetter[] = ['A', 'I', 'D', 'R', 'N', 'P', 'E'];
 const OPERATION: Partial<Record<CommandLetter, string>> = { A: 'RULE_APPEND', I: 'RULE_INSERT', R: 'RULE_REPLACE' };
@@ -95,7 +95,7 @@ interface Invocation {
   help: boolean;
 }
 
-export const IPTABLES_USAGE = `usage: vrouter iptables [-t TABLE] COMMAND [options]
+const IPTABLES_USAGE = `usage: vrouter iptables [-t TABLE] COMMAND [options]
   -L [CHAIN [N]]   list the rules (-n numeric, -v counters and interfaces, -x exact counters, --line-numbers)
   -S [CHAIN [N]]   print the rules as iptables-save writes them (-v: with counters)
   -A CHAIN RULE    append                   -I CHAIN [N] RULE   insert at N (default 1)
@@ -130,13 +130,13 @@ function failure(error: unknown): IptablesResult {
   throw error;
 }
 
-/** getopt's long option spellings: exact, or a unique abbreviation of one of this module's. */
+/**
+ * This module's long options, spelled out: getopt would also take an abbreviation, but one like
+ * `--in` could as well be the rule's `--in-interface`, which the rule parser resolves.
+ */
 function longName(word: string): string | null {
   const name = word.slice(2);
-  const names = [...Object.keys(LONG_COMMANDS), ...Object.keys(LONG_FLAGS)];
-  if (names.includes(name)) return name;
-  const candidates = names.filter((candidate) => candidate.startsWith(name));
-  return candidates.length === 1 && name.length > 0 ? candidates[0]! : null;
+  return name in LONG_COMMANDS || name in LONG_FLAGS ? name : null;
 }
 
 function parseArguments(argv: readonly string[]): Invocation {
@@ -246,6 +246,11 @@ function ruleNumber(word: string): number {
   return value;
 }
 
+/** -A, -I, -R, and -D unless it was given a rule number. */
+function takesRule(invocation: Invocation): boolean {
+  return RULE_COMMANDS.includes(invocation.command!) && !(invocation.command === 'D' && invocation.ruleNumber !== null);
+}
+
 /** iptables' commands_v_options: which options a command takes. */
 function checkCombination(invocation: Invocation, given: ReadonlySet<string>): void {
   const command = invocation.command;
@@ -256,9 +261,8 @@ function checkCombination(invocation: Invocation, given: ReadonlySet<string>): v
       if (given.has(letter)) throw new UsageProblem(`Illegal option \`${spelled}' with this command`);
     }
   }
-  const takesRule = RULE_COMMANDS.includes(command) && !(command === 'D' && invocation.ruleNumber !== null);
   const stray = invocation.ruleWords[0];
-  if (!takesRule && stray !== undefined) {
+  if (!takesRule(invocation) && stray !== undefined) {
     if (stray.startsWith('-') || stray === '!') throw new UsageProblem(`Illegal option \`${stray}' with this command`);
     throw new UsageProblem(`Bad argument \`${stray}'`, false);
   }
@@ -310,8 +314,19 @@ function edit(invocation: Invocation, host: IptablesHost, command: CommandLetter
     if (error.refusal) throw new Refused(error.refusal.message, error.refusal.status);
     throw new UsageProblem(error.reason);
   }
+  // -v prints each rule the words make, as iptables does before it does the command.
+  const echoed = invocation.verbose && takesRule(invocation) ? rulesOfWords(invocation, host) : [];
   host.apply(ruleset);
-  return invocation.verbose ? chainMessages(command, invocation.chain, before ?? emptyTable(invocation.table)) : '';
+  if (!invocation.verbose) return '';
+  return echoed.map(echoRule).join('') + chainMessages(command, invocation.chain, before ?? emptyTable(invocation.table));
+}
+
+/** The rules the words of -A, -I, -R or -D make, in their order: as an -A on the tables as they are. */
+function rulesOfWords(invocation: Invocation, host: IptablesHost): readonly Rule[] {
+  const line = ['-A', invocation.chain!, ...invocation.ruleWords].map(restoreWord).join(' ');
+  const appended = host.rules.parse(`*${TABLE_NAMES[invocation.table]}\n${line}\nCOMMIT\n`, 'iptables', 0, true).tables[0]!;
+  const before = host.rules.table(invocation.table)?.chains.find((chain) => chain.name === invocation.chain)?.rules.length ?? 0;
+  return appended.chains.find((chain) => chain.name === invocation.chain)!.rules.slice(before);
 }
 
 /** What -v adds to -F, -Z and -X: a line per chain they work on. */

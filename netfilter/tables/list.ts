@@ -129,6 +129,39 @@ function ruleLine(table: LoadedTable, rule: Rule, number: number, options: ListO
   return `${out}\n`;
 }
 
+/** Numbers only: what the verbose echo of a rule uses. */
+const NUMERIC: ListFormat = { numeric: true, serviceName: () => null, hostName: () => null };
+
+/** xtables' chain_protos: the names iptables knows without /etc/protocols. */
+const CHAIN_PROTOCOLS: ReadonlyMap<number, string> = new Map([
+  [6, 'tcp'],
+  [132, 'sctp'],
+  [17, 'udp'],
+  [136, 'udplite'],
+  [1, 'icmp'],
+  [58, 'icmpv6'],
+  [50, 'esp'],
+  [51, 'ah'],
+  [135, 'mh'],
+  [0, 'all'],
+]);
+
+/**
+ * The line `iptables -v` prints for each rule -A, -I, -R or -D works on (print_firewall with
+ * FMT_PRINT_RULE: no table, numbers, interfaces): `ACCEPT  tcp opt -- in lan0 out *  1.1.1.1  -> 0.0.0.0/0   tcp dpt:22`.
+ */
+export function echoRule(rule: Rule): string {
+  const ip = rule.ip;
+  let out = `${targetName(rule)} ${ip.invertProtocol ? '!' : ' '}${CHAIN_PROTOCOLS.get(ip.protocol) ?? ip.protocol} `;
+  out += `opt ${ip.fragment === Fragment.ANY ? '--' : ip.fragment === Fragment.NON_FIRST ? '-f' : '!f'} `;
+  out += `in ${interfaceColumn(ip.inName, ip.inWildcard, ip.invertIn, true)} out ${interfaceColumn(ip.outName, ip.outWildcard, ip.invertOut, true)} `;
+  out += `${ip.invertSrc ? '!' : ' '}${addressColumn(ip.src, ip.srcMask, NUMERIC)} ${ip.invertDst ? '!' : ' '}-> ${addressColumn(ip.dst, ip.dstMask, NUMERIC)}  `;
+  if (rule.kind === RuleKind.GOTO) out += '[goto] ';
+  for (const match of rule.matches) out += match.print(NUMERIC);
+  if (rule.target) out += rule.target.print(NUMERIC);
+  return `${out}\n`;
+}
+
 function targetName(rule: Rule): string {
   switch (rule.kind) {
     case RuleKind.VERDICT:

@@ -422,3 +422,20 @@ describe('an edit changes what the router does at once', () => {
     bench.close();
   });
 });
+
+describe('iptables -v echoes the rules it adds, replaces and deletes', () => {
+  it('prints them as the real iptables -v did, one line per address, in the order the words make them', () => {
+    const { run } = routerWith('*filter\n:c1 - [0:0]\nCOMMIT\n');
+    // Each expected line is what iptables v1.8.9 (nf_tables) -v printed for the same command.
+    expect(run('-v', '-I', 'FORWARD', '-s', '1.1.1.1,2.2.2.2', '-p', '47').stdout).toBe('  47 opt -- in * out *  1.1.1.1  -> 0.0.0.0/0  \n  47 opt -- in * out *  2.2.2.2  -> 0.0.0.0/0  \n');
+    expect(run('-v', '-A', 'FORWARD', '-p', '200', '-g', 'c1').stdout).toBe('c1  200 opt -- in * out *  0.0.0.0/0  -> 0.0.0.0/0  [goto] \n');
+    expect(run('-v', '-A', 'FORWARD', '-d', '10.0.0.0/8', '!', '-o', 'wan+', '-f', '-j', 'c1').stdout).toBe('c1  all opt -f in * out !wan+  0.0.0.0/0  -> 10.0.0.0/8  \n');
+    expect(run('-v', '-D', 'FORWARD', '-s', '1.1.1.1,2.2.2.2', '-p', '47').stdout).toBe('  47 opt -- in * out *  1.1.1.1  -> 0.0.0.0/0  \n  47 opt -- in * out *  2.2.2.2  -> 0.0.0.0/0  \n');
+    expect(run('-v', '-R', 'FORWARD', '1', '-p', 'udp', '--dport', '53', '-j', 'ACCEPT').stdout).toBe('ACCEPT  udp opt -- in * out *  0.0.0.0/0  -> 0.0.0.0/0   udp dpt:53\n');
+    expect(run('-v', '-I', 'FORWARD', '2', '-s', '5.5.5.5,6.6.6.6').stdout).toBe('  all opt -- in * out *  5.5.5.5  -> 0.0.0.0/0  \n  all opt -- in * out *  6.6.6.6  -> 0.0.0.0/0  \n');
+    expect(run('-v', '-A', 'FORWARD', '-s', '1.1.1.1', '-i', 'lan0', '-p', 'tcp', '--dport', '80', '-j', 'ACCEPT').stdout).toBe('ACCEPT  tcp opt -- in lan0 out *  1.1.1.1  -> 0.0.0.0/0   tcp dpt:80\n');
+    expect(run('-v', '-I', 'FORWARD', '1', '!', '-s', '3.3.3.3', '-j', 'LOG').stdout).toBe('LOG  all opt -- in * out * !3.3.3.3  -> 0.0.0.0/0   LOG flags 0 level 4\n');
+    expect(run('-v', '-D', 'FORWARD', '1').stdout).toBe('');
+    expect(run('-S', 'FORWARD').stdout).toBe('-P FORWARD ACCEPT\n-A FORWARD -p udp -m udp --dport 53 -j ACCEPT\n-A FORWARD -s 6.6.6.6/32\n-A FORWARD -s 5.5.5.5/32\n-A FORWARD -d 10.0.0.0/8 ! -o wan+ -f -j c1\n-A FORWARD -s 1.1.1.1/32 -i lan0 -p tcp -m tcp --dport 80 -j ACCEPT\n');
+  });
+});
