@@ -95,7 +95,7 @@ interface Invocation {
   help: boolean;
 }
 
-const IPTABLES_USAGE = `usage: vrouter iptables [-t TABLE] COMMAND [options]
+export const IPTABLES_USAGE = `usage: vrouter iptables [-t TABLE] COMMAND [options]
   -L [CHAIN [N]]   list the rules (-n numeric, -v counters and interfaces, -x exact counters, --line-numbers)
   -S [CHAIN [N]]   print the rules as iptables-save writes them (-v: with counters)
   -A CHAIN RULE    append                   -I CHAIN [N] RULE   insert at N (default 1)

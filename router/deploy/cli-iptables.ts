@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { controlCall } from './control-client.ts';
 import { UsageError } from './cli-errors.ts';
+import { IPTABLES_USAGE } from '../../netfilter/tables/command.ts';
 
 export async function runIptablesSave(socket: string, argv: string[]): Promise<void> {
   let counters = false;
@@ -44,6 +45,7 @@ export async function runIptablesRestore(socket: string, argv: string[]): Promis
 
 /** `vrouter iptables ARGS`: the router runs the command; its output and exit status are passed on. */
 export async function runIptables(socket: string, argv: string[]): Promise<void> {
+  if (argv.includes('-h') || argv.includes('--help')) return void process.stdout.write(IPTABLES_USAGE);
   const result = (await controlCall(socket, 'iptables', { argv })) as { status: number; stdout: string; stderr: string };
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);
