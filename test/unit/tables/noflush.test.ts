@@ -107,7 +107,15 @@ describe('iptables-restore --noflush', () => {
 });
 
 describe('the iptables-restore control command', () => {
-  const reply: ControlReply = { send: () => undefined, fail: () => undefined, end: () => undefined, onClose: () => undefined };
+  const reply: ControlReply = {
+    send: () => undefined,
+    fail: () => undefined,
+    end: () => undefined,
+    onClose: () => undefined,
+    raw() {
+      throw new Error('not a stream');
+    },
+  };
 
   function restoreCommand() {
     const built = buildRouter({ interfaces: [], rules: { text: BASE, origin: 'base.rules', firstLine: 0 } });
