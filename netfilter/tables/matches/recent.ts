@@ -94,10 +94,10 @@ class RecentMatch implements Match {
     return `${text} --name ${this.name} --mask ${formatIpv4Address(this.mask)} ${this.destination ? '--rdest' : '--rsource'}`;
   }
 
-  /** `! recent: UPDATE seconds: 3600 reap hit_count: 4 TTL-Match name: knock side: dest mask: 255.255.255.0`. */
+  /** `! recent: UPDATE seconds: 3600 reap hit_count: 4 TTL-Match name: knock side: dest mask: 255.255.255.0`; seconds as save prints them. */
   print(): string {
     let text = `${this.invert ? ' !' : ''} recent: ${PRINTED_COMMANDS[this.command]}`;
-    if (this.seconds !== 0) text += ` seconds: ${this.seconds}`;
+    if (this.seconds !== 0) text += ` seconds: ${this.seconds | 0}`;
     if (this.reap) text += ' reap';
     if (this.hitcount !== 0) text += ` hit_count: ${this.hitcount}`;
     if (this.checkTtl) text += ' TTL-Match';
