@@ -288,8 +288,10 @@ const STEPS: readonly Step[] = [
 
 const NO_NAMES = { serviceName: () => null, hostName: () => null };
 
+/** A router with `rules` loaded as iptables-restore -c loads them. */
 function routerWith(rules: string | null) {
-  const built = buildRouter({ interfaces: [], rules: rules === null ? null : { text: rules, origin: 'test.rules', firstLine: 0 } });
+  const built = buildRouter({ interfaces: [] });
+  if (rules !== null) built.netfilter.loadRules(rules, 'test.rules', 0, true);
   const host: IptablesHost = { rules: built.netfilter.rules, apply: (ruleset) => built.netfilter.applyRules(ruleset), names: NO_NAMES };
   return { built, run: (...argv: string[]) => runIptables(argv, host) };
 }
