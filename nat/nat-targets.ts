@@ -39,6 +39,8 @@ const KINDS: Record<'SNAT' | 'DNAT' | 'MASQUERADE', NatTargetKind> = {
 };
 
 class NatTarget implements Target {
+  readonly name: string;
+
   constructor(
     private readonly nat: NatCore,
     private readonly kind: NatTargetKind,
@@ -46,7 +48,9 @@ class NatTarget implements Target {
     private readonly words: readonly string[],
     /** MASQUERADE: the text of --to-ports, or ''. */
     private readonly ports: string,
-  ) {}
+  ) {
+    this.name = kind.name;
+  }
 
   run(packet: Packet): number {
     const entry = packet.conntrack;
@@ -66,6 +70,16 @@ class NatTarget implements Target {
     if (this.kind.rangeOption) text += ` --${this.kind.rangeOption} ${formatNatRange(this.range)}`;
     if (this.ports) text += ` --to-ports ${this.ports}`;
     for (const [word] of FLAG_WORDS) if (this.words.includes(word)) text += ` --${word}`;
+    return text;
+  }
+
+  /** libxt_NAT's print: `to:10.0.2.2:5001 random` for SNAT/DNAT, `masq ports: 1000-2000` for MASQUERADE. */
+  print(): string {
+    const range = this.range;
+    let text = '';
+    if (this.kind.rangeOption) text += ` to:${formatNatRange(range)}`;
+    else if (range.flags & NatRangeFlag.PROTO_SPECIFIED) text += ` masq ports: ${range.minPort}${range.maxPort !== range.minPort ? `-${range.maxPort}` : ''}`;
+    for (const [word] of FLAG_WORDS) if (this.words.includes(word)) text += ` ${word}`;
     return text;
   }
 }

@@ -35,6 +35,16 @@ export interface RuleHeader {
   readonly invertProtocol: boolean;
 }
 
+/** How `iptables -L` is asked to show a rule: `-n`, and where names come from without it. */
+export interface ListFormat {
+  /** `-n`: numbers only, no names. */
+  readonly numeric: boolean;
+  /** getservbyport: the service name of `port` for `protocol` (`tcp`, `udp`, ...), or null. */
+  serviceName(port: number, protocol: string): string | null;
+  /** gethostbyaddr, then getnetbyaddr: a name for the address, or null. */
+  hostName(address: number): string | null;
+}
+
 export interface Match {
   /** `thoff`: offset of the L4 header; `fragoff`: the fragment offset field (8-byte units). */
   test(packet: Packet, thoff: number, fragoff: number): MatchResult;
@@ -45,6 +55,8 @@ export interface Match {
    * its kernel checkentry takes conntrack for the namespace (nf_ct_netns_get). Absent: false.
    */
   readonly needsConntrack?: boolean;
+  /** As `iptables -L` prints it after the addresses, from a leading space (libxt's print). */
+  print(format: ListFormat): string;
 }
 
 /**
@@ -66,12 +78,16 @@ export interface MatchType {
 }
 
 export interface Target {
+  /** What `iptables -L` shows in its target column (NOTRACK is CT's alias there). */
+  readonly name: string;
   /** A Verdict, or CONTINUE. */
   run(packet: Packet, hook: HookPoint): number;
   /** As iptables-save prints it, from the leading ` -j NAME`. */
   save(): string;
   /** As Match.needsConntrack (a nat table turns tracking on by itself). */
   readonly needsConntrack?: boolean;
+  /** As `iptables -L` prints it after the matches, from a leading space (libxt's print). */
+  print(format: ListFormat): string;
 }
 
 export interface TargetBuilder {

@@ -64,10 +64,12 @@ export class RuleTables implements NatChainRunner {
    * Parses without changing anything; throws RulesError. `firstLine` is the origin's line number
    * of the text's first line (0 for a file of its own, which starts at line 1). `keepCounters`:
    * start from the counters the text gives, as iptables-restore -c (else from zero, as without).
+   * With `noflush` (iptables-restore --noflush) the text edits the tables as they are now instead
+   * of replacing them.
    */
-  parse(text: string, origin: string, firstLine = 0, keepCounters = false): ParsedRuleset {
+  parse(text: string, origin: string, firstLine = 0, keepCounters = false, noflush = false): ParsedRuleset {
     this.recent.beginParse();
-    return parseRuleset(text, origin, firstLine, this.context, keepCounters);
+    return parseRuleset(text, origin, firstLine, this.context, keepCounters, noflush ? (id) => this.tables[id] ?? null : null);
   }
 
   /** Installs the parsed tables, counters starting from what parse() kept of their text (or zero). */
@@ -101,6 +103,11 @@ export class RuleTables implements NatChainRunner {
    */
   loadedHookOps(): HookOps[] {
     return this.ops.filter((_, id) => this.tables[id] !== null).flat();
+  }
+
+  /** Table `id` as loaded, or null when no rules text has loaded it (what `iptables -L` lists). */
+  table(id: TableId): LoadedTable | null {
+    return this.tables[id] ?? null;
   }
 
   /** As `iptables-save` prints (`iptables-save -c` with counters); only tables that were loaded. */

@@ -4,7 +4,11 @@
  *
  * Accepted: `*table` ... `COMMIT` sections for raw, mangle, filter and nat; `:CHAIN POLICY [p:b]`
  * (`-` for user chains); `-N CHAIN`, `-P CHAIN POLICY`; `[p:b] -A CHAIN rule...` and
- * `-I CHAIN [N] rule...`; `#` comments and blank lines. Options are iptables' short and long
+ * `-I CHAIN [N] rule...`; the other commands iptables-restore takes, `-D CHAIN rule|N`,
+ * `-R CHAIN N rule`, `-F [CHAIN]`, `-X [CHAIN]`, `-Z [CHAIN [N]]`, `-E OLD NEW`; `#` comments and
+ * blank lines. With `current` (iptables-restore --noflush, and the iptables command, which is one
+ * such line), a table starts as it is loaded now instead of empty, its counters included, and a
+ * `:CHAIN - [0:0]` line for a user chain it has flushes that chain, as iptables-restore does. Options are iptables' short and long
  * spellings, long ones also as unique abbreviations (getopt does that for iptables). Option
  * dispatch follows iptables: a target's options after its -j, then the match instances in order,
  * then the match `-p` loads implicitly (`-p tcp --dport 80` is `-p tcp -m tcp --dport 80`).
@@ -15,7 +19,7 @@
  */
 import { formatIpv4Address, parseIpv4Address, prefixMask } from '../../router/core/addresses.ts';
 import { HOOK_NAMES, Verdict, type HookPoint } from '../../router/core/hooks.ts';
-import { OptionError, RulesError } from './errors.ts';
+import { OptionError, Refusal, RulesError, type IptablesRefusal } from './errors.ts';
 import { checkJumps } from './jumps.ts';
 import type { ExtensionContext, Match, MatchBuilder, MatchType, OptionSpec, RuleHeader, TablesEnv, Target, TargetBuilder, TargetType } from './extension.ts';
 import { parseCNumber } from './numbers.ts';
@@ -31,12 +35,16 @@ const MAX_CHAIN_NAME = 28;
 const MAX_INTERFACE_NAME = 15;
 const COUNTERS = /^\[(\d+):(\d+)\]$/;
 
+/** The tables as loaded now, by id (null for one that is not), for --noflush. */
+export type CurrentTables = (id: TableId) => LoadedTable | null;
+
 /**
  * `keepCounters`: iptables-restore -c. Without it the kernel starts every counter at zero, and
  * the `[p:b]` of policies and rules are checked but not kept; a rule's own `-c P B` is kept.
+ * `current`: iptables-restore --noflush, the text edits these tables.
  */
-export function parseRuleset(text: string, origin: string, firstLine: number, env: ExtensionContext, keepCounters = false): ParsedRuleset {
-  const parser = new RulesetParser(origin, env, keepCounters);
+export function parseRuleset(text: string, origin: string, firstLine: number, env: ExtensionContext, keepCounters = false, current: CurrentTables | null = null): ParsedRuleset {
+  const parser = new RulesetParser(origin, env, keepCounters, current);
   const lines = text.split('\n');
   // A separate file starts at line 1; inline text at the config line the caller gives.
   const base = firstLine > 0 ? firstLine : 1;
@@ -83,6 +91,7 @@ class RulesetParser {
     private readonly origin: string,
     private readonly env: ExtensionContext,
     private readonly keepCounters: boolean,
+    private readonly current: CurrentTables | null,
   ) {}
 
   line(raw: string, line: number): void {
@@ -91,7 +100,7 @@ class RulesetParser {
     try {
       this.statement(text, line);
     } catch (error) {
-      if (error instanceof OptionError) throw new RulesError(this.origin, line, error.word, error.reason);
+      if (error instanceof OptionError) throw new RulesError(this.origin, line, error.word, error.reason, error.refusal);
       throw error;
     }
   }
@@ -107,7 +116,7 @@ class RulesetParser {
     const table = this.table;
     if (text === 'COMMIT') {
       if (!table) throw new OptionError(text, 'COMMIT without a table');
-      this.tables.push(compileTable(table, this.origin));
+      this.tables.push(withRefusal(() => compileTable(table, this.origin), Refusal.JUMPS));
       this.table = null;
       return;
     }
@@ -131,8 +140,13 @@ class RulesetParser {
     }
     if (this.seen.has(id)) throw new OptionError(text, `table ${name} appears twice`);
     this.seen.add(id);
-    const chains = new Map<string, ChainDraft>();
-    for (const { hook } of TABLE_HOOKS[id]!) chains.set(HOOK_NAMES[hook], newChain(HOOK_NAMES[hook], hook));
+    const loaded = this.current?.(id) ?? null;
+    let chains: Map<string, ChainDraft>;
+    if (loaded) chains = draftsOf(loaded);
+    else {
+      chains = new Map<string, ChainDraft>();
+      for (const { hook } of TABLE_HOOKS[id]!) chains.set(HOOK_NAMES[hook], newChain(HOOK_NAMES[hook], hook));
+    }
     this.table = { id, name: TABLE_NAMES[id], line, chains };
   }
 
@@ -156,9 +170,12 @@ class RulesetParser {
     }
     checkUserChainName(table, name, this.env);
     if (policy !== '-') throw new OptionError(policy, `user-defined chain ${name} cannot have a policy (write "-" instead of "${policy}")`);
-    if (table.chains.has(name)) throw new OptionError(name, `chain ${name} is declared twice`);
+    const existing = table.chains.get(name);
+    if (existing?.declared || (existing && !this.current)) throw new OptionError(name, `chain ${name} is declared twice`);
     // The kernel keeps no counters for a user-defined chain: iptables-save prints [0:0] for it.
-    table.chains.set(name, newChain(name, -1));
+    if (existing) existing.rules.length = 0;
+    else table.chains.set(name, newChain(name, -1));
+    table.chains.get(name)!.declared = true;
   }
 
   private ruleLine(table: TableDraft, text: string, line: number): void {
@@ -172,40 +189,111 @@ class RulesetParser {
     const words = splitWords(rest);
     if (words.length === 0) throw new OptionError(text, 'counters without a rule');
     const command = resolveCommand(words[0]!);
-    if (command === 'new-chain' || command === 'policy') {
-      if (counters) throw new OptionError(text.slice(0, text.indexOf(']') + 1), `counters before ${words[0]} (they belong to -A and -I rules)`);
-      return command === 'new-chain' ? this.newChain(table, words) : this.policy(table, words);
+    if (counters && command !== 'append' && command !== 'insert' && command !== 'replace') {
+      throw new OptionError(text.slice(0, text.indexOf(']') + 1), `counters before ${words[0]} (they belong to -A, -I and -R rules)`);
+    }
+    switch (command) {
+      case 'new-chain':
+        return this.newChain(table, words);
+      case 'policy':
+        return this.policy(table, words);
+      case 'flush':
+        return this.flush(table, words);
+      case 'zero':
+        return this.zero(table, words);
+      case 'delete-chain':
+        return this.deleteChain(table, words);
+      case 'rename-chain':
+        return this.renameChain(table, words);
     }
     const chainName = words[1];
     if (chainName === undefined) throw new OptionError(words[0]!, `${words[0]} needs a chain name`);
-    const chain = table.chains.get(chainName);
-    if (!chain) {
-      const reason = isHookName(chainName) ? `table ${table.name} has no built-in chain ${chainName}` : `unknown chain "${chainName}" in table ${table.name}`;
-      throw new OptionError(chainName, reason);
-    }
+    const chain = chainNamed(table, chainName);
+    const build = (from: number, withCounters: [number, number] | null): RuleDraft[] => new RuleBuilder(table, chain, this.env, line).parse(words, from, withCounters);
+    if (command === 'delete') return deleteRules(chain, words, build);
+    if (command === 'replace') return replaceRule(chain, words, (from) => build(from, counters));
     let from = 2;
     let position = chain.rules.length;
     if (command === 'insert') {
       position = 0;
       const number = words[2];
       if (number !== undefined && /^[0-9]+$/.test(number)) {
-        const n = parseCNumber(number, Number.MAX_SAFE_INTEGER);
-        if (n < 1) throw new OptionError(number, `bad rule position "${number}" for -I (positions start at 1)`);
-        if (n - 1 > chain.rules.length) throw new OptionError(number, `rule position ${number} is past the end of chain ${chainName} (${chain.rules.length} rules)`);
+        const n = ruleNumber(number, words[0]!);
+        if (n - 1 > chain.rules.length) {
+          throw new OptionError(number, `rule position ${number} is past the end of chain ${chainName} (${chain.rules.length} rules)`, Refusal.INSERTION_TOO_BIG);
+        }
         position = n - 1;
         from = 3;
       }
     }
-    const rules = new RuleBuilder(table, chain, this.env, line).parse(words, from, this.keepCounters ? counters : null);
+    const rules = build(from, this.keepCounters ? counters : null);
     chain.rules.splice(position, 0, ...(command === 'insert' ? rules.reverse() : rules));
+  }
+
+  /** `-F [CHAIN]`: the chain's rules, or every chain's; policies and their counters stay. */
+  private flush(table: TableDraft, words: string[]): void {
+    for (const chain of chainsNamed(table, words)) chain.rules.length = 0;
+  }
+
+  /** `-Z [CHAIN [N]]`: counters to zero: rule N, or the chain's rules and policy, or all of them. */
+  private zero(table: TableDraft, words: string[]): void {
+    const number = words[2];
+    if (number !== undefined) {
+      if (words.length > 3) throw new OptionError(words[3]!, `unexpected word "${words[3]}" after ${words.slice(0, 3).join(' ')}`);
+      const chain = chainNamed(table, words[1]!);
+      const n = ruleNumber(number, words[0]!);
+      if (n > chain.rules.length) throw new OptionError(number, `chain ${chain.name} has no rule ${n} (${chain.rules.length} rules)`, Refusal.COUNTER_TOO_BIG);
+      chain.rules[n - 1] = { ...chain.rules[n - 1]!, packets: 0, bytes: 0 };
+      return;
+    }
+    for (const chain of chainsNamed(table, words)) {
+      chain.packets = 0;
+      chain.bytes = 0;
+      for (let i = 0; i < chain.rules.length; i++) chain.rules[i] = { ...chain.rules[i]!, packets: 0, bytes: 0 };
+    }
+  }
+
+  /** `-X [CHAIN]`: a user chain, or all of them; each must be empty and unreferenced, as nf_tables wants. */
+  private deleteChain(table: TableDraft, words: string[]): void {
+    if (words[1] !== undefined && builtinHook(table.id, words[1]) !== -1) {
+      throw new OptionError(words[1], `${words[1]} is a built-in chain, which cannot be deleted`, Refusal.BUILTIN_DELETE);
+    }
+    const doomed = chainsNamed(table, words).filter((chain) => chain.hook === -1);
+    for (const chain of doomed) {
+      if (chain.rules.length > 0) throw new OptionError(chain.name, `chain ${chain.name} still has ${chain.rules.length} rules (flush it first with -F ${chain.name})`, Refusal.chainBusy(chain.name));
+      const from = [...table.chains.values()].find((other) => other.rules.some((rule) => rule.jump === chain));
+      if (from) throw new OptionError(chain.name, `chain ${chain.name} is still jumped to from chain ${from.name}`, Refusal.chainBusy(chain.name));
+    }
+    for (const chain of doomed) table.chains.delete(chain.name);
+  }
+
+  /** `-E OLD NEW`: a user chain's new name, in every rule that jumps or goes to it too. */
+  private renameChain(table: TableDraft, words: string[]): void {
+    const [command, oldName, newName, extra] = words;
+    if (oldName === undefined || newName === undefined) throw new OptionError(command!, `${command} needs the old and the new chain name`);
+    if (extra !== undefined) throw new OptionError(extra, `unexpected word "${extra}" after ${command} ${oldName} ${newName}`);
+    const chain = table.chains.get(oldName);
+    if (!chain || chain.hook !== -1) throw new OptionError(oldName, `no user-defined chain "${oldName}" in table ${table.name}`, Refusal.NO_CHAIN);
+    if (table.chains.has(newName)) throw new OptionError(newName, `chain ${newName} already exists in table ${table.name}`, Refusal.NAME_TAKEN);
+    checkUserChainName(table, newName, this.env);
+    const renamed: ChainDraft = { ...chain, name: newName };
+    table.chains.delete(oldName);
+    table.chains.set(newName, renamed);
+    for (const other of table.chains.values()) {
+      for (let i = 0; i < other.rules.length; i++) {
+        const rule = other.rules[i]!;
+        // The saved text of a jump ends in ` -j OLD` or ` -g OLD`.
+        if (rule.jump === chain) other.rules[i] = { ...rule, jump: renamed, text: rule.text.slice(0, rule.text.length - oldName.length) + newName };
+      }
+    }
   }
 
   private newChain(table: TableDraft, words: string[]): void {
     const name = words[1];
     if (name === undefined) throw new OptionError(words[0]!, `${words[0]} needs a chain name`);
     if (words.length > 2) throw new OptionError(words[2]!, `unexpected word "${words[2]}" after ${words[0]} ${name}`);
+    if (table.chains.has(name)) throw new OptionError(name, `chain ${name} already exists`, Refusal.CHAIN_EXISTS);
     checkUserChainName(table, name, this.env);
-    if (table.chains.has(name)) throw new OptionError(name, `chain ${name} already exists`);
     table.chains.set(name, newChain(name, -1));
   }
 
@@ -214,8 +302,8 @@ class RulesetParser {
     if (name === undefined || policy === undefined) throw new OptionError(command!, `${command} needs a chain and a policy`);
     if (extra !== undefined) throw new OptionError(extra, `unexpected word "${extra}" after ${command} ${name} ${policy}`);
     const chain = table.chains.get(name);
-    if (!chain || chain.hook === -1) throw new OptionError(name, `${command} needs a built-in chain of table ${table.name}, got "${name}"`);
-    chain.policy = parsePolicy(name, policy);
+    if (!chain || chain.hook === -1) throw new OptionError(name, `${command} needs a built-in chain of table ${table.name}, got "${name}"`, Refusal.BAD_BUILTIN);
+    chain.policy = parsePolicy(name, policy, Refusal.BAD_POLICY);
     // As iptables does: setting a policy zeroes its counters.
     chain.packets = 0;
     chain.bytes = 0;
@@ -226,10 +314,100 @@ function newChain(name: string, hook: HookPoint | -1): ChainDraft {
   return { name, hook, policy: Verdict.ACCEPT, packets: 0, bytes: 0, declared: false, rules: [] };
 }
 
-function parsePolicy(chain: string, policy: string): Verdict {
+function parsePolicy(chain: string, policy: string, refusal: IptablesRefusal | null = null): Verdict {
   if (policy === 'ACCEPT') return Verdict.ACCEPT;
   if (policy === 'DROP') return Verdict.DROP;
-  throw new OptionError(policy, `bad policy "${policy}" for built-in chain ${chain} (ACCEPT or DROP)`);
+  throw new OptionError(policy, `bad policy "${policy}" for built-in chain ${chain} (ACCEPT or DROP)`, refusal);
+}
+
+/** The chain a command names, refused as iptables refuses a name it does not know. */
+function chainNamed(table: TableDraft, name: string): ChainDraft {
+  const chain = table.chains.get(name);
+  if (chain) return chain;
+  const reason = isHookName(name) ? `table ${table.name} has no built-in chain ${name}` : `unknown chain "${name}" in table ${table.name}`;
+  throw new OptionError(name, reason, Refusal.NO_CHAIN);
+}
+
+/** The chain of `-F`/`-Z`/`-X CHAIN`, or every chain of the table when the command names none. */
+function chainsNamed(table: TableDraft, words: readonly string[]): ChainDraft[] {
+  const [command, name, extra] = words;
+  if (name === undefined) return [...table.chains.values()];
+  if (extra !== undefined) throw new OptionError(extra, `unexpected word "${extra}" after ${command} ${name}`);
+  return [chainNamed(table, name)];
+}
+
+/** A rule number of -I, -D, -R or -Z: 1 or more. */
+function ruleNumber(word: string, command: string): number {
+  const n = parseCNumber(word, Number.MAX_SAFE_INTEGER);
+  if (n < 1) throw new OptionError(word, `bad rule number "${word}" for ${command} (rules are numbered from 1)`);
+  return n;
+}
+
+/**
+ * `-D CHAIN N`, or `-D CHAIN rule...`: each rule the words make (one per address of -s and -d)
+ * must be in the chain; the first rule with the same saved text goes.
+ */
+function deleteRules(chain: ChainDraft, words: readonly string[], build: (from: number, counters: null) => RuleDraft[]): void {
+  const number = words[2];
+  if (number !== undefined && /^[0-9]+$/.test(number)) {
+    if (words.length > 3) throw new OptionError(words[3]!, `unexpected word "${words[3]}" after ${words.slice(0, 3).join(' ')}`);
+    const n = ruleNumber(number, words[0]!);
+    if (n > chain.rules.length) throw new OptionError(number, `chain ${chain.name} has no rule ${n} (${chain.rules.length} rules)`, Refusal.DELETION_TOO_BIG);
+    chain.rules.splice(n - 1, 1);
+    return;
+  }
+  for (const rule of build(2, null)) {
+    const at = chain.rules.findIndex((candidate) => candidate.text === rule.text);
+    if (at < 0) throw new OptionError(words[0]!, `no rule "-A ${chain.name}${rule.text}" in chain ${chain.name} to delete`, Refusal.BAD_RULE);
+    chain.rules.splice(at, 1);
+  }
+}
+
+/** `-R CHAIN N rule...`: rule N replaced by one rule, with the counters given or zero. */
+function replaceRule(chain: ChainDraft, words: readonly string[], build: (from: number) => RuleDraft[]): void {
+  const number = words[2];
+  if (number === undefined || !/^[0-9]+$/.test(number)) throw new OptionError(words[0]!, `${words[0]} needs the number of the rule to replace`);
+  const n = ruleNumber(number, words[0]!);
+  const rules = build(3);
+  if (rules.length !== 1) throw new OptionError(words[0]!, 'Replacement rule does not specify a unique address');
+  if (n > chain.rules.length) throw new OptionError(number, `chain ${chain.name} has no rule ${n} (${chain.rules.length} rules)`, Refusal.REPLACEMENT_TOO_BIG);
+  chain.rules[n - 1] = rules[0]!;
+}
+
+/** Runs `make`, giving a RulesError without a refusal this one (what the command prints for it). */
+function withRefusal<T>(make: () => T, refusal: IptablesRefusal): T {
+  try {
+    return make();
+  } catch (error) {
+    if (error instanceof RulesError && error.refusal === null) throw new RulesError(error.origin, error.line, error.word, error.reason, refusal);
+    throw error;
+  }
+}
+
+/**
+ * A loaded table back as drafts, for --noflush: the same chains, rules (their matches and targets
+ * are immutable, so shared) and the counters they have now.
+ */
+function draftsOf(table: LoadedTable): Map<string, ChainDraft> {
+  const counters = table.counters;
+  const drafts = new Map<Chain, ChainDraft>();
+  for (const chain of table.chains) {
+    const draft = newChain(chain.name, chain.hook);
+    draft.policy = chain.policy;
+    if (chain.hook !== -1) {
+      draft.packets = counters[chain.policyCounter]!;
+      draft.bytes = counters[chain.policyCounter + 1]!;
+    }
+    drafts.set(chain, draft);
+  }
+  for (const [chain, draft] of drafts) {
+    for (const rule of chain.rules) {
+      const { ip, matches, kind, verdict, target, text } = rule;
+      const jump = rule.chain ? drafts.get(rule.chain)! : null;
+      draft.rules.push({ ip, matches, kind, verdict, target, jump, packets: counters[rule.counter]!, bytes: counters[rule.counter + 1]!, line: 0, text });
+    }
+  }
+  return new Map([...drafts.values()].map((draft) => [draft.name, draft]));
 }
 
 /** netfilter's targets and those the router was built with (NAT's). */
@@ -251,14 +429,15 @@ function checkUserChainName(table: TableDraft, name: string, env: TablesEnv): vo
   if (isHookName(name)) throw new OptionError(name, `table ${table.name} has no built-in chain ${name}`);
   if (name.length > MAX_CHAIN_NAME) throw new OptionError(name, `chain name "${name}" is too long (at most ${MAX_CHAIN_NAME} characters)`);
   if (name.startsWith('-') || name.startsWith('!')) throw new OptionError(name, `chain name "${name}" may not start with "${name[0]}"`);
+  if (/\s/.test(name)) throw new OptionError(name, `invalid chain name "${name}" (no blanks)`);
   if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN' || targetTypes(env).some((type) => type.name === name)) {
     throw new OptionError(name, `chain name "${name}" clashes with a target name`);
   }
 }
 
-type Command = 'append' | 'insert' | 'new-chain' | 'policy';
+type Command = 'append' | 'insert' | 'new-chain' | 'policy' | 'delete' | 'replace' | 'flush' | 'delete-chain' | 'zero' | 'rename-chain';
 
-/** long name, short letter; those past `policy` are iptables commands a rules file cannot use here. */
+/** long name, short letter; those past `rename-chain` are iptables commands a rules file cannot use. */
 const COMMANDS: readonly (readonly [string, string])[] = [
   ['append', 'A'],
   ['insert', 'I'],
@@ -274,7 +453,7 @@ const COMMANDS: readonly (readonly [string, string])[] = [
   ['list-rules', 'S'],
   ['check', 'C'],
 ];
-const SUPPORTED_COMMANDS = 4;
+const SUPPORTED_COMMANDS = 10;
 
 function resolveCommand(word: string): Command {
   let index = -1;
@@ -288,8 +467,8 @@ function resolveCommand(word: string): Command {
       if (prefixed.length === 1) index = COMMANDS.indexOf(prefixed[0]!);
     }
   }
-  if (index < 0) throw new OptionError(word, `expected a command (-A, -I, -N or -P), got "${word}"`);
-  if (index >= SUPPORTED_COMMANDS) throw new OptionError(word, `command "${word}" is not supported in rules (use -A, -I, -N or -P)`);
+  if (index < 0) throw new OptionError(word, `expected a command (-A, -I, -D, -R, -N, -P, -F, -X, -Z or -E), got "${word}"`);
+  if (index >= SUPPORTED_COMMANDS) throw new OptionError(word, `command "${word}" is not supported in rules (use -A, -I, -D, -R, -N, -P, -F, -X, -Z or -E)`);
   return COMMANDS[index]![0] as Command;
 }
 
@@ -668,7 +847,7 @@ function parseAddress(text: string): Address {
 }
 
 /** A contiguous mask as its prefix length, any other as a dotted quad, as iptables-save prints it. */
-function maskText(mask: number): string {
+export function maskText(mask: number): string {
   const host = ~mask >>> 0;
   // Contiguous when the host bits are all ones from the bottom (host + 1 is a power of two).
   if ((host & (host + 1)) !== 0) return formatIpv4Address(mask);

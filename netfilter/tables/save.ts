@@ -53,7 +53,7 @@ export function saveTables(tables: readonly (LoadedTable | null)[], withCounters
 }
 
 /** A table as it is before any rule: built-in chains, policy ACCEPT, no counters. */
-function emptyTable(id: TableId): LoadedTable {
+export function emptyTable(id: TableId): LoadedTable {
   const chains = TABLE_HOOKS[id]!.map(({ hook }, i) => ({ name: HOOK_NAMES[hook], hook, policy: Verdict.ACCEPT, policyCounter: i * 2, rules: [], policyOrigin: '', returnOrigin: '' }));
   const counters = new Float64Array(chains.length * 2);
   return { id, chains, builtin: [], counters, initialCounters: counters };

@@ -16,7 +16,7 @@ import { KernelRefusal, runScenarioCommand } from './cli-scenario.ts';
 import { runConntrack } from './cli-conntrack.ts';
 import { UsageError } from './cli-errors.ts';
 import { RulesError } from '../../netfilter/tables/index.ts';
-import { runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
+import { runIptables, runIptablesRestore, runIptablesSave } from './cli-iptables.ts';
 
 const USAGE = `usage:
   vrouter run CONFIG.yaml          start the router or the lab described by CONFIG.yaml
@@ -30,7 +30,8 @@ const USAGE = `usage:
   vrouter interfaces|routes [--socket PATH]
   vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
   vrouter iptables-save [-c]       the live rules, as iptables-save prints them
-  vrouter iptables-restore [-c] FILE   replace the rules atomically (a bad file changes nothing); -c keeps the file's counters
+  vrouter iptables-restore [FILE] [-c] [--noflush] [--test]   replace the rules atomically (a bad file changes nothing); -c keeps the file's counters
+  vrouter iptables [-t TABLE] -L|-S|-A|-I|-D|-R|-F|-Z|-N|-X|-P|-E ...   list or edit the live rules, as iptables
 
 Tools that talk to a running router take --socket PATH (default ${DEFAULT_CONTROL_SOCKET}),
 or --config CONFIG.yaml to use that config's control socket, and --router NAME for a router of a
@@ -127,6 +128,8 @@ async function main(argv: string[]): Promise<void> {
       return runIptablesSave(socketPath(argv), argv);
     case 'iptables-restore':
       return runIptablesRestore(socketPath(argv), argv);
+    case 'iptables':
+      return runIptables(socketPath(argv), argv);
     case 'scenario':
       process.exitCode = await runScenarioCommand(argv);
       return;

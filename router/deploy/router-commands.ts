@@ -7,6 +7,8 @@ import type { BuiltRouter } from '../stack/build-router.ts';
 import type { CommandRegistry } from './command-registry.ts';
 import { registerConntrackCommands } from './conntrack-commands.ts';
 import { tableIdOf } from '../../netfilter/tables/tables.ts';
+import { runIptables } from '../../netfilter/tables/command.ts';
+import { systemNames } from './system-names.ts';
 
 /** What `vrouter interfaces` shows beyond the router's own view: where each interface leads. */
 export interface InterfaceDescription {
@@ -61,8 +63,17 @@ export function registerRouterCommands(control: CommandRegistry, built: BuiltRou
   });
   control.register('iptables-restore', {
     handler: (args) => {
-      netfilter.loadRules(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0, args.counters === true);
+      // --noflush edits the tables the text names instead of replacing them; --test only checks.
+      const ruleset = netfilter.rules.parse(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0, args.counters === true, args.noflush === true);
+      if (args.test !== true) netfilter.applyRules(ruleset);
       return 'ok';
+    },
+  });
+  // The iptables command: what it prints and its exit status, so the tool only passes them on.
+  control.register('iptables', {
+    handler: (args) => {
+      const argv = Array.isArray(args.argv) ? args.argv.map(String) : [];
+      return runIptables(argv, { rules: netfilter.rules, apply: (ruleset) => netfilter.applyRules(ruleset), names: systemNames() });
     },
   });
 }

@@ -19,7 +19,7 @@ import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
 import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
 import { createPptpHelper, type PptpCounters, type PptpHelper } from '../../netfilter/helpers/pptp.ts';
 import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
-import { RuleTables } from '../../netfilter/tables/index.ts';
+import { RuleTables, type ParsedRuleset } from '../../netfilter/tables/index.ts';
 import { createPptpNat, type PptpNat, type PptpNatCounters } from '../../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../../nat/nat-core.ts';
 import { NatHooks } from '../../nat/nat-hooks.ts';
@@ -139,7 +139,12 @@ export class NetfilterStack {
    * and tracking if needed.
    */
   loadRules(text: string, origin: string, firstLine: number, keepCounters = false): void {
-    this.rules.load(text, origin, firstLine, keepCounters);
+    this.applyRules(this.rules.parse(text, origin, firstLine, keepCounters));
+  }
+
+  /** Installs tables already parsed (iptables-restore --noflush, the iptables command), as loadRules does. */
+  applyRules(ruleset: ParsedRuleset): void {
+    this.rules.apply(ruleset);
     if (!this.attached) return;
     this.registerTableOps();
     if (this.rules.needsConntrack()) this.startTracking();

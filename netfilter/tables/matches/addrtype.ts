@@ -100,6 +100,16 @@ class AddrtypeMatch implements Match {
     if (this.limit === Limit.OUT) text += ' --limit-iface-out';
     return text;
   }
+
+  /** `ADDRTYPE match src-type !LOCAL dst-type BROADCAST,MULTICAST limit-in`: the `!` before the types. */
+  print(): string {
+    let text = ' ADDRTYPE match';
+    if (this.source !== 0) text += ` src-type ${this.invertSource ? '!' : ''}${typesText(this.source)}`;
+    if (this.destination !== 0) text += ` dst-type ${this.invertDestination ? '!' : ''}${typesText(this.destination)}`;
+    if (this.limit === Limit.IN) text += ' limit-in';
+    if (this.limit === Limit.OUT) text += ' limit-out';
+    return text;
+  }
 }
 
 class AddrtypeBuilder implements MatchBuilder {

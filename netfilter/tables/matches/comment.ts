@@ -16,6 +16,10 @@ class CommentMatch implements Match {
   save(): string {
     return ` -m comment --comment${saveString(this.text)}`;
   }
+
+  print(): string {
+    return ` /* ${this.text} */`;
+  }
 }
 
 class CommentBuilder implements MatchBuilder {

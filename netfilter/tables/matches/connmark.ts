@@ -26,8 +26,16 @@ class ConnmarkMatch implements Match {
   }
 
   save(): string {
-    const mask = this.mask === U32_MAX ? '' : `/${hex(this.mask)}`;
-    return ` -m connmark${this.invert ? ' !' : ''} --mark ${hex(this.value)}${mask}`;
+    return ` -m connmark${this.invert ? ' !' : ''} --mark ${this.valueText()}`;
+  }
+
+  /** `connmark match ! 0x0/0xff`, and without the `!` two blanks before the value, as libxt_connmark prints it. */
+  print(): string {
+    return ` connmark match ${this.invert ? '!' : ''} ${this.valueText()}`;
+  }
+
+  private valueText(): string {
+    return this.mask === U32_MAX ? hex(this.value) : `${hex(this.value)}/${hex(this.mask)}`;
   }
 }
 

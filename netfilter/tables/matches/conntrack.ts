@@ -113,11 +113,20 @@ class ConntrackMatch implements Match {
   }
 
   save(): string {
-    let text = ` -m ${this.name}`;
+    return ` -m ${this.name}${this.options('--')}`;
+  }
+
+  /** `iptables -L` shows the options without their dashes: `ctstate RELATED,ESTABLISHED`. */
+  print(): string {
+    return this.options('');
+  }
+
+  private options(dashes: string): string {
+    let text = '';
     const option = this.name === 'state' ? 'state' : 'ctstate';
-    if (this.stateMask !== -1) text += `${this.invertState ? ' !' : ''} --${option} ${printNames(this.stateMask, STATE_PRINT_ORDER)}`;
-    if (this.statusMask !== -1) text += `${this.invertStatus ? ' !' : ''} --ctstatus ${printStatus(this.statusMask)}`;
-    if (this.direction !== -1) text += ` --ctdir ${DIRECTION_NAMES[this.direction]}`;
+    if (this.stateMask !== -1) text += `${this.invertState ? ' !' : ''} ${dashes}${option} ${printNames(this.stateMask, STATE_PRINT_ORDER)}`;
+    if (this.statusMask !== -1) text += `${this.invertStatus ? ' !' : ''} ${dashes}ctstatus ${printStatus(this.statusMask)}`;
+    if (this.direction !== -1) text += ` ${dashes}ctdir ${DIRECTION_NAMES[this.direction]}`;
     return text;
   }
 }

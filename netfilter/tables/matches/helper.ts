@@ -31,6 +31,10 @@ class HelperMatch implements Match {
   save(): string {
     return ` -m helper${this.invert ? ' !' : ''} --helper${saveString(this.name)}`;
   }
+
+  print(): string {
+    return ` helper match ${this.invert ? '! ' : ''}"${this.name}"`;
+  }
 }
 
 class HelperBuilder implements MatchBuilder {

@@ -7,7 +7,7 @@ import { ICMP_HEADER_LENGTH, icmpCode, icmpType } from '../../../router/wire/icm
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
 import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
-import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
+import { MatchResult, type ListFormat, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parseCNumber } from '../numbers.ts';
 import { requireProtocol } from './ports.ts';
 
@@ -97,6 +97,16 @@ class IcmpMatch implements Match {
     let type = this.type === ANY_TYPE ? 'any' : `${this.type}`;
     if (this.type !== ANY_TYPE && (this.codeLow !== 0 || this.codeHigh !== 0xff)) type += `/${this.codeLow}`;
     return ` -m icmp${this.invert ? ' !' : ''} --icmp-type ${type}`;
+  }
+
+  /** libipt_icmp's print: the table's name for exactly this type and code range, else the numbers. */
+  print(format: ListFormat): string {
+    const named = format.numeric ? undefined : ICMP_NAMES.find(([, type, low, high]) => type === this.type && low === this.codeLow && high === this.codeHigh);
+    if (named) return ` icmp ${this.invert ? '!' : ''}${named[0]}`;
+    let text = ` icmp${this.invert ? ' !' : ''}type ${this.type}`;
+    if (this.codeLow === this.codeHigh) text += ` code ${this.codeLow}`;
+    else if (this.codeLow !== 0 || this.codeHigh !== 0xff) text += ` codes ${this.codeLow}-${this.codeHigh}`;
+    return text;
   }
 }
 

@@ -19,9 +19,16 @@ function inRange(range: AddressRange | null, address: number): boolean {
   return range === null || (address >= range.low && address <= range.high) !== range.invert;
 }
 
-function rangeText(option: string, range: AddressRange | null): string {
-  if (range === null) return '';
-  return `${range.invert ? ' !' : ''} --${option} ${formatIpv4Address(range.low)}-${formatIpv4Address(range.high)}`;
+function addresses(range: AddressRange): string {
+  return `${formatIpv4Address(range.low)}-${formatIpv4Address(range.high)}`;
+}
+
+function savedRange(option: string, range: AddressRange | null): string {
+  return range === null ? '' : `${range.invert ? ' !' : ''} --${option} ${addresses(range)}`;
+}
+
+function printedRange(side: string, range: AddressRange | null): string {
+  return range === null ? '' : ` ${side} IP range${range.invert ? ' !' : ''} ${addresses(range)}`;
 }
 
 function parseRange(text: string, option: string, invert: boolean): AddressRange {
@@ -49,7 +56,12 @@ class IprangeMatch implements Match {
   }
 
   save(): string {
-    return ' -m iprange' + rangeText('src-range', this.source) + rangeText('dst-range', this.destination);
+    return ` -m iprange${savedRange('src-range', this.source)}${savedRange('dst-range', this.destination)}`;
+  }
+
+  /** `source IP range ! A-B destination IP range C-D`: the `!` after the words. */
+  print(): string {
+    return printedRange('source', this.source) + printedRange('destination', this.destination);
   }
 }
 

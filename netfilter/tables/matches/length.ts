@@ -24,7 +24,16 @@ class LengthMatch implements Match {
   }
 
   save(): string {
-    return ` -m length${this.invert ? ' !' : ''} --length ${this.min === this.max ? this.min : `${this.min}:${this.max}`}`;
+    return ` -m length${this.invert ? ' !' : ''} --length ${this.rangeText()}`;
+  }
+
+  /** `length !1500`, `length 0:40`. */
+  print(): string {
+    return ` length ${this.invert ? '!' : ''}${this.rangeText()}`;
+  }
+
+  private rangeText(): string {
+    return this.min === this.max ? `${this.min}` : `${this.min}:${this.max}`;
   }
 }
 

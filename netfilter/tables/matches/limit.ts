@@ -112,6 +112,11 @@ class LimitMatch implements Match {
     return ` -m limit --limit ${rateText(this.avg)}${this.burst !== DEFAULT_BURST ? ` --limit-burst ${this.burst}` : ''}`;
   }
 
+  /** `limit: avg 5/sec burst 10`: the burst always. */
+  print(): string {
+    return ` limit: avg ${rateText(this.avg)} burst ${this.burst}`;
+  }
+
   private jiffies(): number {
     return Math.floor(this.now() / JIFFY_MS);
   }

@@ -33,8 +33,15 @@ class MarkMatch implements Match {
   }
 
   save(): string {
-    const mask = this.mask === U32_MAX ? '' : `/${hex(this.mask)}`;
-    return ` -m mark${this.invert ? ' !' : ''} --mark ${hex(this.value)}${mask}`;
+    return ` -m mark${this.invert ? ' !' : ''} --mark ${this.valueText()}`;
+  }
+
+  print(): string {
+    return ` mark match ${this.invert ? '! ' : ''}${this.valueText()}`;
+  }
+
+  private valueText(): string {
+    return this.mask === U32_MAX ? hex(this.value) : `${hex(this.value)}/${hex(this.mask)}`;
   }
 }
 

@@ -6,8 +6,10 @@
 import { readU16 } from '../../../router/wire/bytes.ts';
 import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
-import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
+import { MatchResult, type ListFormat, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parsePort } from '../numbers.ts';
+import { protocolName } from '../protocols.ts';
+import { printPort } from './ports.ts';
 
 const MAX_PORTS = 15;
 /** tcp, udp, udplite, sctp, dccp: what xt_multiport's checkentry allows. */
@@ -24,6 +26,8 @@ class MultiportMatch implements Match {
     private readonly ranges: Uint16Array,
     private readonly invert: boolean,
     private readonly text: string,
+    /** The rule's `-p`, whose service names -L shows. */
+    private readonly protocol: number,
   ) {}
 
   test(packet: Packet, thoff: number, fragoff: number): MatchResult {
@@ -50,6 +54,18 @@ class MultiportMatch implements Match {
 
   save(): string {
     return ` -m multiport${this.invert ? ' !' : ''} --${OPTION_OF[this.direction]} ${this.text}`;
+  }
+
+  /** `multiport dports 53,1000:2000`; inverted, libxt_multiport prints ` !` after the space: `dports  !53`. */
+  print(format: ListFormat): string {
+    const protocol = protocolName(this.protocol);
+    const ranges = this.ranges;
+    const shown: string[] = [];
+    for (let i = 0; i < ranges.length; i += 2) {
+      const low = printPort(ranges[i]!, protocol, format);
+      shown.push(ranges[i] === ranges[i + 1] ? low : `${low}:${printPort(ranges[i + 1]!, protocol, format)}`);
+    }
+    return ` multiport ${OPTION_OF[this.direction]} ${this.invert ? ' !' : ''}${shown.join(',')}`;
   }
 }
 
@@ -94,7 +110,7 @@ class MultiportBuilder implements MatchBuilder {
       throw new OptionError('multiport', 'the multiport match needs "-p tcp", "-p udp", "-p udplite", "-p sctp" or "-p dccp" (not inverted)');
     }
     if (this.direction === -1 || !this.list) throw new OptionError('multiport', 'the multiport match needs --sports, --dports or --ports');
-    return new MultiportMatch(this.direction, Uint16Array.from(this.list.ranges), this.invert, this.list.canonical);
+    return new MultiportMatch(this.direction, Uint16Array.from(this.list.ranges), this.invert, this.list.canonical, header.protocol);
   }
 }
 

@@ -1,6 +1,6 @@
 /** The port range part shared by xt_tcpudp's tcp and udp matches. */
 import { OptionError } from '../errors.ts';
-import type { RuleHeader } from '../extension.ts';
+import type { ListFormat, RuleHeader } from '../extension.ts';
 import { protocolName } from '../protocols.ts';
 
 export interface PortRange {
@@ -24,6 +24,19 @@ export function savePortRange(option: string, range: PortRange): string {
   if (range.low === 0 && range.high === 0xffff) return '';
   const value = range.low === range.high ? `${range.low}` : `${range.low}:${range.high}`;
   return `${range.invert ? ' !' : ''} --${option} ${value}`;
+}
+
+/** A port as `iptables -L` shows it: its service name for `protocol` unless -n or it has none. */
+export function printPort(port: number, protocol: string, format: ListFormat): string {
+  return (format.numeric ? null : format.serviceName(port, protocol)) ?? `${port}`;
+}
+
+/** libxt_tcp's print_ports: ` dpt:80`, ` dpt:!80`, ` dpts:1000:2000`; nothing for the whole range. */
+export function printPortRange(name: string, range: PortRange, protocol: string, format: ListFormat): string {
+  if (range.low === 0 && range.high === 0xffff) return '';
+  const invert = range.invert ? '!' : '';
+  if (range.low === range.high) return ` ${name}:${invert}${printPort(range.low, protocol, format)}`;
+  return ` ${name}s:${invert}${printPort(range.low, protocol, format)}:${printPort(range.high, protocol, format)}`;
 }
 
 /** The kernel's xt_check_match: a protocol match needs that protocol, not inverted. */

@@ -27,6 +27,8 @@ const Command = { SET: 0, CHECK: 1, UPDATE: 2, REMOVE: 3 } as const;
 type Command = (typeof Command)[keyof typeof Command];
 /** Option names by Command, in iptables' order. */
 const COMMANDS = ['set', 'rcheck', 'update', 'remove'] as const;
+/** ... and as `iptables -L` names them. */
+const PRINTED_COMMANDS = ['SET', 'CHECK', 'UPDATE', 'REMOVE'] as const;
 
 class RecentMatch implements Match {
   constructor(
@@ -90,6 +92,16 @@ class RecentMatch implements Match {
     if (this.hitcount !== 0) text += ` --hitcount ${this.hitcount}`;
     if (this.checkTtl) text += ' --rttl';
     return `${text} --name ${this.name} --mask ${formatIpv4Address(this.mask)} ${this.destination ? '--rdest' : '--rsource'}`;
+  }
+
+  /** `! recent: UPDATE seconds: 3600 reap hit_count: 4 TTL-Match name: knock side: dest mask: 255.255.255.0`; seconds as save prints them. */
+  print(): string {
+    let text = `${this.invert ? ' !' : ''} recent: ${PRINTED_COMMANDS[this.command]}`;
+    if (this.seconds !== 0) text += ` seconds: ${this.seconds | 0}`;
+    if (this.reap) text += ' reap';
+    if (this.hitcount !== 0) text += ` hit_count: ${this.hitcount}`;
+    if (this.checkTtl) text += ' TTL-Match';
+    return `${text} name: ${this.name} side: ${this.destination ? 'dest' : 'source'} mask: ${formatIpv4Address(this.mask)}`;
   }
 }
 

@@ -7,9 +7,9 @@ import { TCP_MIN_HEADER_LENGTH, tcpDstPort, tcpFlags, tcpSrcPort } from '../../.
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
 import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
-import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
+import { MatchResult, type ListFormat, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parsePortRange } from '../numbers.ts';
-import { ANY_PORT, portMatches, requireProtocol, savePortRange, type PortRange } from './ports.ts';
+import { ANY_PORT, portMatches, printPortRange, requireProtocol, savePortRange, type PortRange } from './ports.ts';
 
 /** iptables' names for the flag bits it knows, in the order it prints them (CWR and ECE have none). */
 const FLAG_NAMES: readonly (readonly [string, number])[] = [
@@ -47,6 +47,11 @@ function saveFlags(flags: number): string {
     .join(',');
 }
 
+/** printf's `0x%02X`. */
+function hexByte(value: number): string {
+  return `0x${value.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
 class TcpMatch implements Match {
   constructor(
     private readonly sport: PortRange,
@@ -70,6 +75,16 @@ class TcpMatch implements Match {
     let text = ' -m tcp' + savePortRange('sport', this.sport) + savePortRange('dport', this.dport);
     if (this.flagMask !== 0 || this.invertFlags) {
       text += `${this.invertFlags ? ' !' : ''} --tcp-flags ${saveFlags(this.flagMask)} ${saveFlags(this.flagComp)}`;
+    }
+    return text;
+  }
+
+  /** `tcp dpt:22 flags:0x17/0x02`, the flags by name without -n. */
+  print(format: ListFormat): string {
+    let text = ' tcp' + printPortRange('spt', this.sport, 'tcp', format) + printPortRange('dpt', this.dport, 'tcp', format);
+    if (this.flagMask !== 0 || this.invertFlags) {
+      const flags = format.numeric ? `${hexByte(this.flagMask)}/${hexByte(this.flagComp)}` : `${saveFlags(this.flagMask)}/${saveFlags(this.flagComp)}`;
+      text += ` flags:${this.invertFlags ? '!' : ''}${flags}`;
     }
     return text;
   }

@@ -11,6 +11,7 @@ import { parseCNumber } from '../numbers.ts';
 const Mode = { EQ: 0, NE: 1, LT: 2, GT: 3 } as const;
 type Mode = (typeof Mode)[keyof typeof Mode];
 const SAVED = [' --ttl-eq', ' ! --ttl-eq', ' --ttl-lt', ' --ttl-gt'];
+const PRINTED = ['==', '!=', '<', '>'];
 /** libipt_ttl's option table order, for its conflict message. */
 const OPTION_ORDER = ['ttl-lt', 'ttl-gt', 'ttl-eq', 'ttl'];
 
@@ -41,6 +42,11 @@ class TtlMatch implements Match {
 
   save(): string {
     return ` -m ttl${SAVED[this.mode]} ${this.ttl}`;
+  }
+
+  /** `TTL match TTL != 64`. */
+  print(): string {
+    return ` TTL match TTL ${PRINTED[this.mode]} ${this.ttl}`;
   }
 }
 

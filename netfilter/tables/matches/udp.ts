@@ -5,9 +5,9 @@
 import { UDP_HEADER_LENGTH, udpDstPort, udpSrcPort } from '../../../router/wire/udp.ts';
 import { IpProtocol } from '../../../router/wire/ipv4.ts';
 import type { Packet } from '../../../router/core/packet.ts';
-import { MatchResult, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
+import { MatchResult, type ListFormat, type Match, type MatchBuilder, type MatchType, type RuleHeader } from '../extension.ts';
 import { parsePortRange } from '../numbers.ts';
-import { ANY_PORT, portMatches, requireProtocol, savePortRange, type PortRange } from './ports.ts';
+import { ANY_PORT, portMatches, printPortRange, requireProtocol, savePortRange, type PortRange } from './ports.ts';
 
 class UdpMatch implements Match {
   constructor(
@@ -25,6 +25,10 @@ class UdpMatch implements Match {
 
   save(): string {
     return ' -m udp' + savePortRange('sport', this.sport) + savePortRange('dport', this.dport);
+  }
+
+  print(format: ListFormat): string {
+    return ' udp' + printPortRange('spt', this.sport, 'udp', format) + printPortRange('dpt', this.dport, 'udp', format);
   }
 }
 

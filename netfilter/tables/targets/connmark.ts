@@ -38,6 +38,7 @@ const MASKS = ['ctmask', 'nfmask', 'mask'] as const;
 const SHIFTS = ['left-shift-mark', 'right-shift-mark'] as const;
 
 class ConnmarkTarget implements Target {
+  readonly name = 'CONNMARK';
   readonly needsConntrack = true;
   constructor(
     private readonly mode: Mode,
@@ -68,6 +69,30 @@ class ConnmarkTarget implements Target {
     if (this.mode === Mode.SET) text += ` --set-xmark ${hex(this.ctmark)}/${hex(this.ctmask)}`;
     else text += ` --${this.mode === Mode.SAVE ? 'save' : 'restore'}-mark --nfmask ${hex(this.nfmask)} --ctmask ${hex(this.ctmask)}`;
     if (this.shiftBits !== 0) text += ` --${SHIFTS[this.shiftRight ? 1 : 0]} ${this.shiftBits}`;
+    return text;
+  }
+
+  /**
+   * libxt_CONNMARK's print: the simplest spelling of a set (as MARK's), a mask for both sides, or
+   * the two masks, the second with a `~` that is printed and does not negate; then the shift.
+   */
+  print(): string {
+    let text = ' CONNMARK';
+    const { ctmark, ctmask, nfmask } = this;
+    if (this.mode === Mode.SET) {
+      if (ctmark === 0) text += ` and ${hex(~ctmask)}`;
+      else if (ctmark === ctmask) text += ` or ${hex(ctmark)}`;
+      else if (ctmask === 0) text += ` xor ${hex(ctmark)}`;
+      else if (ctmask === U32_MAX) text += ` set ${hex(ctmark)}`;
+      else text += ` xset ${hex(ctmark)}/${hex(ctmask)}`;
+    } else if (this.mode === Mode.SAVE) {
+      if (nfmask === U32_MAX && ctmask === U32_MAX) text += ' save';
+      else if (nfmask === ctmask) text += ` save mask ${hex(nfmask)}`;
+      else text += ` save nfmask ${hex(nfmask)} ctmask ~${hex(ctmask)}`;
+    } else if (nfmask === U32_MAX && ctmask === U32_MAX) text += ' restore';
+    else if (nfmask === ctmask) text += ` restore mask ${hex(ctmask)}`;
+    else text += ` restore ctmask ${hex(ctmask)} nfmask ~${hex(nfmask)}`;
+    if (this.shiftBits !== 0) text += ` ${SHIFTS[this.shiftRight ? 1 : 0]} ${this.shiftBits}`;
     return text;
   }
 

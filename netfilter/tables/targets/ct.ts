@@ -20,13 +20,15 @@ const MAX_HELPER_NAME = 15;
 const NOTRACK: ConntrackTemplate = Object.freeze({ helper: null, notrack: true });
 
 class CtTarget implements Target {
+  /** iptables-nft lists NOTRACK as CT, of which it is an alias. */
+  readonly name = 'CT';
   /** One frozen template per rule: the packet path only stores a reference. */
   private readonly template: ConntrackTemplate;
   /** xt_CT takes conntrack for the namespace unless the rule only untracks (its checkentry). */
   readonly needsConntrack: boolean;
 
   constructor(
-    private readonly name: 'CT' | 'NOTRACK',
+    private readonly kind: 'CT' | 'NOTRACK',
     /** As written: with --notrack the kernel never looks it up, but iptables-save prints it. */
     private readonly helper: string | null,
     private readonly notrack: boolean,
@@ -43,10 +45,17 @@ class CtTarget implements Target {
   }
 
   save(): string {
-    if (this.name === 'NOTRACK') return ' -j NOTRACK';
-    let text = ' -j CT';
-    if (this.notrack) text += ' --notrack';
-    if (this.helper !== null) text += ` --helper ${this.helper}`;
+    return this.kind === 'NOTRACK' ? ' -j NOTRACK' : ` -j CT${this.options('--')}`;
+  }
+
+  print(): string {
+    return this.kind === 'NOTRACK' ? ' NOTRACK' : ` CT${this.options('')}`;
+  }
+
+  private options(dashes: string): string {
+    let text = '';
+    if (this.notrack) text += ` ${dashes}notrack`;
+    if (this.helper !== null) text += ` ${dashes}helper ${this.helper}`;
     return text;
   }
 }

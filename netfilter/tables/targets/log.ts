@@ -6,7 +6,7 @@
 import type { HookPoint } from '../../../router/core/hooks.ts';
 import type { Packet } from '../../../router/core/packet.ts';
 import { OptionError } from '../errors.ts';
-import { CONTINUE, type Target, type TargetBuilder, type TargetType, type TablesEnv } from '../extension.ts';
+import { CONTINUE, type ListFormat, type Target, type TargetBuilder, type TargetType, type TablesEnv } from '../extension.ts';
 import { parseCNumber } from '../numbers.ts';
 import { saveString } from '../words.ts';
 import { LogFlag, formatLogLine } from './log-format.ts';
@@ -34,7 +34,14 @@ const FLAG_OPTIONS: readonly (readonly [string, number])[] = [
   ['log-macdecode', LogFlag.MAC_DECODE],
 ];
 
+/** syslog.h's prioritynames as libxt_LOG prints a level: the first name of each value. */
+const LEVEL_PRINT_NAMES = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug'];
+/** The flag options as -L names them, in its order. */
+const FLAG_PRINT_NAMES: readonly (readonly [string, number])[] = FLAG_OPTIONS.map(([option, flag]) => [option.slice('log-'.length), flag]);
+
 class LogTarget implements Target {
+  readonly name = 'LOG';
+
   constructor(
     private readonly sink: (line: string) => void,
     private readonly prefix: string,
@@ -52,6 +59,18 @@ class LogTarget implements Target {
     if (this.prefix !== '') text += ` --log-prefix${saveString(this.prefix)}`;
     if (this.level !== DEFAULT_LEVEL) text += ` --log-level ${this.level}`;
     for (const [option, flag] of FLAG_OPTIONS) if (this.flags & flag) text += ` --${option}`;
+    return text;
+  }
+
+  /** `LOG flags 0 level 4 prefix "x"` with -n, else `LOG level warn tcp-options prefix "x"`. */
+  print(format: ListFormat): string {
+    let text = ' LOG';
+    if (format.numeric) text += ` flags ${this.flags} level ${this.level}`;
+    else {
+      text += ` level ${LEVEL_PRINT_NAMES[this.level]}`;
+      for (const [name, flag] of FLAG_PRINT_NAMES) if (this.flags & flag) text += ` ${name}`;
+    }
+    if (this.prefix !== '') text += ` prefix "${this.prefix}"`;
     return text;
   }
 }

@@ -10,6 +10,8 @@ import { parseMarkMask, parseMarkValue } from '../matches/mark.ts';
 import { hex } from '../numbers.ts';
 
 class MarkTarget implements Target {
+  readonly name = 'MARK';
+
   constructor(
     private readonly value: number,
     private readonly mask: number,
@@ -22,6 +24,16 @@ class MarkTarget implements Target {
 
   save(): string {
     return ` -j MARK --set-xmark ${hex(this.value)}/${hex(this.mask)}`;
+  }
+
+  /** libxt_MARK's mark_tg_print: the simplest spelling of the operation, in its order of tests. */
+  print(): string {
+    const { value, mask } = this;
+    if (value === 0) return ` MARK and ${hex(~mask)}`;
+    if (value === mask) return ` MARK or ${hex(value)}`;
+    if (mask === 0) return ` MARK xor ${hex(value)}`;
+    if (mask === 0xffffffff) return ` MARK set ${hex(value)}`;
+    return ` MARK xset ${hex(value)}/${hex(mask)}`;
   }
 }
 

@@ -22,6 +22,7 @@ const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 
 class NflogTarget implements Target {
+  readonly name = 'NFLOG';
   /** The line's start, made once per rule. */
   private readonly mark: string;
 
@@ -41,11 +42,20 @@ class NflogTarget implements Target {
   }
 
   save(): string {
-    let text = ' -j NFLOG';
-    if (this.prefix !== '') text += ` --nflog-prefix${saveString(this.prefix)}`;
-    if (this.group !== 0) text += ` --nflog-group ${this.group}`;
-    if (this.size !== -1) text += ` --nflog-size ${this.size}`;
-    if (this.threshold !== 0) text += ` --nflog-threshold ${this.threshold}`;
+    return ` -j NFLOG${this.options('--')}`;
+  }
+
+  /** The options as saved, without their dashes: `nflog-prefix "in: dropped" nflog-group 5`. */
+  print(): string {
+    return this.options('');
+  }
+
+  private options(dashes: string): string {
+    let text = '';
+    if (this.prefix !== '') text += ` ${dashes}nflog-prefix${saveString(this.prefix)}`;
+    if (this.group !== 0) text += ` ${dashes}nflog-group ${this.group}`;
+    if (this.size !== -1) text += ` ${dashes}nflog-size ${this.size}`;
+    if (this.threshold !== 0) text += ` ${dashes}nflog-threshold ${this.threshold}`;
     return text;
   }
 }

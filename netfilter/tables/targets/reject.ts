@@ -56,6 +56,8 @@ function checksumAcceptable(buf: Buffer, thoff: number, protocol: number): boole
 }
 
 class RejectTarget implements Target {
+  readonly name = 'REJECT';
+
   constructor(
     private readonly sender: RejectSender,
     private readonly type: number,
@@ -77,6 +79,10 @@ class RejectTarget implements Target {
 
   save(): string {
     return ` -j REJECT --reject-with ${REJECT_TYPES[this.type]![0]}`;
+  }
+
+  print(): string {
+    return ` reject-with ${REJECT_TYPES[this.type]![0]}`;
   }
 }
 

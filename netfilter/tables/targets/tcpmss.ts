@@ -29,6 +29,8 @@ const CLAMP_CHAINS = ['FORWARD', 'OUTPUT', 'POSTROUTING'];
 const BUILTIN_CHAINS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 
 class TcpmssTarget implements Target {
+  readonly name = 'TCPMSS';
+
   /** The MSS to set, or CLAMP. */
   constructor(private readonly mss: number) {}
 
@@ -54,6 +56,10 @@ class TcpmssTarget implements Target {
 
   save(): string {
     return this.mss === CLAMP ? ' -j TCPMSS --clamp-mss-to-pmtu' : ` -j TCPMSS --set-mss ${this.mss}`;
+  }
+
+  print(): string {
+    return this.mss === CLAMP ? ' TCPMSS clamp to PMTU' : ` TCPMSS set ${this.mss}`;
   }
 }
 

@@ -7,11 +7,14 @@ import type { Packet } from '../../../router/core/packet.ts';
 import { CONTINUE, type Target, type TargetType } from '../extension.ts';
 
 const TRACE: Target = {
+  name: 'TRACE',
   run(packet: Packet): number {
     packet.traced = true;
     return CONTINUE;
   },
   save: () => ' -j TRACE',
+  /** libxt_TRACE prints nothing after the addresses. */
+  print: () => '',
 };
 
 export const traceTarget: TargetType = {

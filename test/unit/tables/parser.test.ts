@@ -149,7 +149,7 @@ const REFUSALS: readonly (readonly [string, string, number, string, string | Reg
   ['chain declared twice', '*filter\n:a - [0:0]\n-N a\nCOMMIT\n', 3, 'a', 'chain a already exists'],
   ['bad counters', '*filter\n[1:x] -A FORWARD\nCOMMIT\n', 2, '[1:x]', 'bad counters "[1:x]" (expected [PACKETS:BYTES])'],
   ['words after the chain counters', '*filter\n:FORWARD DROP [0:0] x\nCOMMIT\n', 2, 'x', 'unexpected word "x" after the chain\'s counters'],
-  ['unsupported command', section('filter', '-D FORWARD 1'), 5, '-D', 'command "-D" is not supported in rules (use -A, -I, -N or -P)'],
+  ['unsupported command', section('filter', '-L FORWARD'), 5, '-L', 'command "-L" is not supported in rules (use -A, -I, -D, -R, -N, -P, -F, -X, -Z or -E)'],
   ['insert past the end', section('filter', '-I FORWARD 2 -j ACCEPT'), 5, '2', 'rule position 2 is past the end of chain FORWARD (0 rules)'],
   ['a -j loop', '*filter\n:a - [0:0]\n:b - [0:0]\n-A FORWARD -j a\n-A a -j b\n-A b -j a\nCOMMIT\n', 6, 'a', 'chain loop: a -> b -> a'],
   ['a -g loop back to itself', '*filter\n:a - [0:0]\n-A a -g a\nCOMMIT\n', 3, 'a', 'chain loop: a -> a'],
