@@ -307,7 +307,7 @@ function edit(invocation: Invocation, host: IptablesHost, command: CommandLetter
   const before = host.rules.table(invocation.table);
   let ruleset: ParsedRuleset;
   try {
-    ruleset = host.rules.parse(`*${name}\n${words.map(restoreWord).join(' ')}\nCOMMIT\n`, 'iptables', 0, false, true);
+    ruleset = host.rules.parse(`*${name}\n${words.map(restoreWord).join(' ')}\nCOMMIT\n`, 'iptables', 0, { noflush: true });
   } catch (error) {
     if (!(error instanceof RulesError)) throw error;
     if (error.refusal === Refusal.JUMPS) throw new Refused(`${OPERATION[command] ?? 'RULE_APPEND'} failed (Too many links): rule in chain ${invocation.chain}`, 4);
@@ -324,7 +324,7 @@ function edit(invocation: Invocation, host: IptablesHost, command: CommandLetter
 /** The rules the words of -A, -I, -R or -D make, in their order: as an -A on the tables as they are. */
 function rulesOfWords(invocation: Invocation, host: IptablesHost): readonly Rule[] {
   const line = ['-A', invocation.chain!, ...invocation.ruleWords].map(restoreWord).join(' ');
-  const appended = host.rules.parse(`*${TABLE_NAMES[invocation.table]}\n${line}\nCOMMIT\n`, 'iptables', 0, false, true).tables[0]!;
+  const appended = host.rules.parse(`*${TABLE_NAMES[invocation.table]}\n${line}\nCOMMIT\n`, 'iptables', 0, { noflush: true }).tables[0]!;
   const before = host.rules.table(invocation.table)?.chains.find((chain) => chain.name === invocation.chain)?.rules.length ?? 0;
   return appended.chains.find((chain) => chain.name === invocation.chain)!.rules.slice(before);
 }

@@ -6,7 +6,7 @@
  *   for (const ops of tables.hookOps()) router.register(ops);   // once: raw, mangle, filter
  *   const nat = new NatHooks(natCore, tables);                   // the nat table runs from there
  *   tables.load(text, 'config.yaml (rules)', 14);                // throws RulesError; counters from 0
- *   tables.load(text, 'saved.rules', 0, true);                   // iptables-restore -c
+ *   tables.load(text, 'saved.rules', 0, { keepCounters: true });  // iptables-restore -c
  *   tables.save(true);                                           // iptables-save -c
  *
  * The nat table has no ops of its own, as in the kernel: its chains are walked by the NAT hooks
@@ -35,6 +35,12 @@ export type { ParsedRuleset } from './ruleset.ts';
 export interface NatChainRunner {
   hasNatTable(): boolean;
   runNatChain(hook: HookPoint, packet: Packet): Verdict;
+}
+
+/** iptables-restore's -c (keep the counters the text gives) and --noflush (edit the loaded tables). */
+export interface RestoreOptions {
+  keepCounters?: boolean;
+  noflush?: boolean;
 }
 
 export class RuleTables implements NatChainRunner {
@@ -67,9 +73,10 @@ export class RuleTables implements NatChainRunner {
    * With `noflush` (iptables-restore --noflush) the text edits the tables as they are now instead
    * of replacing them.
    */
-  parse(text: string, origin: string, firstLine = 0, keepCounters = false, noflush = false): ParsedRuleset {
+  parse(text: string, origin: string, firstLine = 0, options: RestoreOptions = {}): ParsedRuleset {
     this.recent.beginParse();
-    return parseRuleset(text, origin, firstLine, this.context, keepCounters, noflush ? (id) => this.tables[id] ?? null : null);
+    const current = options.noflush ? (id: TableId) => this.tables[id] ?? null : null;
+    return parseRuleset(text, origin, firstLine, this.context, { keepCounters: options.keepCounters ?? false, current });
   }
 
   /** Installs the parsed tables, counters starting from what parse() kept of their text (or zero). */
@@ -88,8 +95,8 @@ export class RuleTables implements NatChainRunner {
     return this.recent.get(name);
   }
 
-  load(text: string, origin: string, firstLine = 0, keepCounters = false): void {
-    this.apply(this.parse(text, origin, firstLine, keepCounters));
+  load(text: string, origin: string, firstLine = 0, options: RestoreOptions = {}): void {
+    this.apply(this.parse(text, origin, firstLine, options));
   }
 
   /** One op per built-in chain of raw, mangle and filter; each reads the current table per packet. */

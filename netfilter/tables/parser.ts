@@ -43,7 +43,13 @@ export type CurrentTables = (id: TableId) => LoadedTable | null;
  * the `[p:b]` of policies and rules are checked but not kept; a rule's own `-c P B` is kept.
  * `current`: iptables-restore --noflush, the text edits these tables.
  */
-export function parseRuleset(text: string, origin: string, firstLine: number, env: ExtensionContext, keepCounters = false, current: CurrentTables | null = null): ParsedRuleset {
+export function parseRuleset(
+  text: string,
+  origin: string,
+  firstLine: number,
+  env: ExtensionContext,
+  { keepCounters = false, current = null }: { keepCounters?: boolean; current?: CurrentTables | null } = {},
+): ParsedRuleset {
   const parser = new RulesetParser(origin, env, keepCounters, current);
   const lines = text.split('\n');
   // A separate file starts at line 1; inline text at the config line the caller gives.

@@ -64,7 +64,7 @@ export function registerRouterCommands(control: CommandRegistry, built: BuiltRou
   control.register('iptables-restore', {
     handler: (args) => {
       // --noflush edits the tables the text names instead of replacing them; --test only checks.
-      const ruleset = netfilter.rules.parse(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0, args.counters === true, args.noflush === true);
+      const ruleset = netfilter.rules.parse(String(args.text ?? ''), String(args.origin ?? 'iptables-restore'), 0, { keepCounters: args.counters === true, noflush: args.noflush === true });
       if (args.test !== true) netfilter.applyRules(ruleset);
       return 'ok';
     },

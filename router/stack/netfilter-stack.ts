@@ -19,7 +19,7 @@ import { HelperRegistry } from '../../netfilter/helpers/helper-registry.ts';
 import { createFtpHelpers } from '../../netfilter/helpers/ftp.ts';
 import { createPptpHelper, type PptpCounters, type PptpHelper } from '../../netfilter/helpers/pptp.ts';
 import { GreKeymap } from '../../netfilter/conntrack/gre-keymap.ts';
-import { RuleTables, type ParsedRuleset } from '../../netfilter/tables/index.ts';
+import { RuleTables, type ParsedRuleset, type RestoreOptions } from '../../netfilter/tables/index.ts';
 import { createPptpNat, type PptpNat, type PptpNatCounters } from '../../nat/helpers/nat-pptp.ts';
 import { NatCore } from '../../nat/nat-core.ts';
 import { NatHooks } from '../../nat/nat-hooks.ts';
@@ -135,11 +135,11 @@ export class NetfilterStack {
   }
 
   /**
-   * Replaces the rules atomically (iptables-restore; `keepCounters`: -c), hooking in new tables
+   * Replaces the rules atomically (iptables-restore; `options`: -c, --noflush), hooking in new tables
    * and tracking if needed.
    */
-  loadRules(text: string, origin: string, firstLine: number, keepCounters = false): void {
-    this.applyRules(this.rules.parse(text, origin, firstLine, keepCounters));
+  loadRules(text: string, origin: string, firstLine: number, options: RestoreOptions = {}): void {
+    this.applyRules(this.rules.parse(text, origin, firstLine, options));
   }
 
   /** Installs tables already parsed (iptables-restore --noflush, the iptables command), as loadRules does. */

@@ -291,7 +291,7 @@ const NO_NAMES = { serviceName: () => null, hostName: () => null };
 /** A router with `rules` loaded as iptables-restore -c loads them. */
 function routerWith(rules: string | null) {
   const built = buildRouter({ interfaces: [] });
-  if (rules !== null) built.netfilter.loadRules(rules, 'test.rules', 0, true);
+  if (rules !== null) built.netfilter.loadRules(rules, 'test.rules', 0, { keepCounters: true });
   const host: IptablesHost = { rules: built.netfilter.rules, apply: (ruleset) => built.netfilter.applyRules(ruleset), names: NO_NAMES };
   return { built, run: (...argv: string[]) => runIptables(argv, host) };
 }

@@ -250,7 +250,7 @@ COMMIT
   it('starts counters from the text with iptables-restore -c, and apply() starts them there again', () => {
     const text = '*filter\n:FORWARD ACCEPT [10:1000]\n[5:500] -A FORWARD -p tcp\nCOMMIT\n';
     const tables = new RuleTables(new Recorder());
-    const ruleset = tables.parse(text, 'test.rules', 0, true);
+    const ruleset = tables.parse(text, 'test.rules', 0, { keepCounters: true });
     tables.apply(ruleset);
     runHook(tables, Hook.FORWARD, packet(CLIENT_WEB));
     expect(tables.save(true)).toContain(':FORWARD ACCEPT [11:1040]\n');

@@ -36,7 +36,7 @@ function options(flags: Partial<ListOptions>): ListOptions {
 /** The rules loaded with iptables-restore -c into a router as production builds it (NAT targets included). */
 function tablesOf(text: string): (name: string) => LoadedTable {
   const built = buildRouter({ interfaces: [] });
-  built.netfilter.loadRules(text, 'test.rules', 0, true);
+  built.netfilter.loadRules(text, 'test.rules', 0, { keepCounters: true });
   return (name) => built.netfilter.rules.table(tableIdOf(name) as 0 | 1 | 2 | 3)!;
 }
 

@@ -66,7 +66,7 @@ COMMIT
 /** The rule tables of a router with `text` loaded as iptables-restore -c loads it (NAT's targets included, as production builds them). */
 function loaded(text: string) {
   const built = buildRouter({ interfaces: [] });
-  built.netfilter.loadRules(text, 'base.rules', 0, true);
+  built.netfilter.loadRules(text, 'base.rules', 0, { keepCounters: true });
   return { tables: built.netfilter.rules };
 }
 
@@ -75,7 +75,7 @@ const withoutComments = (text: string): string => text.replace(/^#.*\n/gm, '');
 describe('iptables-restore --noflush', () => {
   it('edits the tables the input names as they are, counters kept, as the real iptables-restore --noflush', () => {
     const { tables } = loaded(BASE);
-    tables.apply(tables.parse(NOFLUSH_INPUT, 'noflush.rules', 0, false, true));
+    tables.apply(tables.parse(NOFLUSH_INPUT, 'noflush.rules', 0, { noflush: true }));
     expect(withoutComments(tables.save(true))).toBe(NOFLUSH_AFTER);
   });
 
@@ -88,20 +88,20 @@ describe('iptables-restore --noflush', () => {
 
   it('starts a table nothing loaded yet from its empty built-in chains, and flushes one with -F', () => {
     const { tables } = loaded(BASE);
-    tables.apply(tables.parse('*raw\n-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n*nat\n-F\nCOMMIT\n', 'noflush.rules', 0, false, true));
+    tables.apply(tables.parse('*raw\n-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n*nat\n-F\nCOMMIT\n', 'noflush.rules', 0, { noflush: true }));
     expect(withoutComments(tables.save(false))).toContain('*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp\nCOMMIT\n');
     expect(tables.save(false)).not.toContain('MASQUERADE');
   });
 
   it('refuses a user chain declared twice in the input, and names the line', () => {
     const { tables } = loaded(BASE);
-    expect(() => tables.parse('*filter\n:alpha - [0:0]\n:alpha - [0:0]\nCOMMIT\n', 'noflush.rules', 0, false, true)).toThrow('noflush.rules:3: chain alpha is declared twice');
+    expect(() => tables.parse('*filter\n:alpha - [0:0]\n:alpha - [0:0]\nCOMMIT\n', 'noflush.rules', 0, { noflush: true })).toThrow('noflush.rules:3: chain alpha is declared twice');
   });
 
   it('refuses a command the tables cannot take, with the line, and changes nothing', () => {
     const { tables } = loaded(BASE);
     const before = tables.save(true);
-    expect(() => tables.apply(tables.parse('*filter\n-A FORWARD -s 6.6.6.6\n-D FORWARD -s 5.5.5.5\nCOMMIT\n', 'noflush.rules', 0, false, true))).toThrow(
+    expect(() => tables.apply(tables.parse('*filter\n-A FORWARD -s 6.6.6.6\n-D FORWARD -s 5.5.5.5\nCOMMIT\n', 'noflush.rules', 0, { noflush: true }))).toThrow(
       'noflush.rules:3: no rule "-A FORWARD -s 5.5.5.5/32" in chain FORWARD to delete',
     );
     expect(tables.save(true)).toBe(before);

@@ -53,7 +53,7 @@ export function section(table: string, body: string): string {
 /** `keepCounters`: as iptables-restore -c. */
 export function loaded(text: string, recorder = new Recorder(), keepCounters = false): { tables: RuleTables; recorder: Recorder } {
   const tables = new RuleTables(recorder);
-  tables.load(text, 'test.rules', 0, keepCounters);
+  tables.load(text, 'test.rules', 0, { keepCounters });
   return { tables, recorder };
 }
 
