@@ -125,9 +125,11 @@ describe('pcapng capture through NAT', () => {
     const trace = spawn(process.execPath, [VROUTER_BIN, 'trace', '--socket', `/tmp/${tag}.sock`, 'udp', 'port', '9'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     trace.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    lab.exec('client', 'bash', ['-c', 'echo x > /dev/udp/203.0.113.10/9']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // vrouter trace says nothing until a packet is traced: probe until it has (it starts in about a second).
+    for (let tries = 0; tries < 50 && !out.includes('dropped:'); tries++) {
+      spawnSync('ip', ['netns', 'exec', `${tag}-client`, 'bash', '-c', 'echo x > /dev/udp/203.0.113.10/9']);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     trace.kill('SIGINT');
     expect(await new Promise((resolve) => trace.once('exit', resolve))).toBe(0);
     const lines = out.trim().split('\n');

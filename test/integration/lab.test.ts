@@ -147,9 +147,10 @@ describe('a lab: double NAT in one process', () => {
     expect(result.status).toBe(0);
     const times = [...result.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
     expect(times).toHaveLength(20);
-    // Out and back across carrier: 2 × (10 ± 2) ms, plus a few ms of forwarding and timer slack.
+    // Out and back across carrier: 2 × (10 ± 2) ms, plus forwarding and timer slack (a few ms more
+    // when the 2-core machine is loaded).
     expect(Math.min(...times)).toBeGreaterThanOrEqual(16);
-    expect(Math.max(...times)).toBeLessThanOrEqual(30);
+    expect(Math.max(...times)).toBeLessThanOrEqual(36);
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     expect(mean).toBeGreaterThan(18);
     expect(mean).toBeLessThan(25);
