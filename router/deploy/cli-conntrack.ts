@@ -11,8 +11,9 @@
  * nothing exit 1. -D and -F send this process's pid as the requester (netlink's portid): the
  * DESTROY events they cause end with ` [USERSPACE] portid=PID`, as conntrack-tools prints the kernel's.
  *
- * -E writes nothing before the first event. `--ready-file PATH` is removed at the start and
- * created (empty) once the router has subscribed this client: no event after that is missed.
+ * -E writes nothing before the first event. `--ready-file PATH` exists exactly while the client
+ * is subscribed: removed at the start, created (empty) once the router has subscribed this client
+ * (no event after that is missed), removed again when -E ends.
  * Ctrl-C or SIGTERM ends it with conntrack's count of events shown, exit 0; if the router goes
  * away instead, it says so and exits 1.
  */
@@ -129,7 +130,12 @@ async function runEvents(socket: string, call: ConntrackInvocation, args: Record
   }
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await stream.done;
+  try {
+    await stream.done;
+  } finally {
+    // The file stands for a live subscription: it goes when the subscription does.
+    if (call.readyFile !== undefined) rmSync(call.readyFile, { force: true });
+  }
   if (problem) throw problem;
   if (!stopping) throw new Error(`conntrack -E: the router went away (control socket ${socket} closed)`);
   summary(`${shown} ${table === 'expect' ? 'expectation' : 'flow'} events have been shown.`);
