@@ -57,7 +57,7 @@ describe('conntrack -E output types', () => {
     '[DESTROY] udp      17 29 src=10.0.1.2 dst=203.0.113.2 sport=40010 dport=9000 src=203.0.113.2 dst=203.0.113.1 sport=9000 dport=40010 [USERSPACE] portid=4170061974',
   ];
 
-  function events(output: Record<string, boolean>): { results: unknown[]; id: number } {
+  function events(output: Record<string, boolean>, json = false): { results: unknown[]; id: number } {
     const site = conntrackSite();
     const results: unknown[] = [];
     const sink: ControlReply = {
@@ -69,7 +69,7 @@ describe('conntrack -E output types', () => {
         throw new Error('conntrack -E writes lines, never raw bytes');
       },
     };
-    site.commands.commands.get('conntrack-events')!.handler({ output, filter: { origSrcPort: 40010 } }, sink);
+    site.commands.commands.get('conntrack-events')!.handler({ output, json, filter: { origSrcPort: 40010 } }, sink);
     site.bench.receive(udpPacket({ src: '10.0.1.2', dst: '203.0.113.2' }, { srcPort: 40010, dstPort: 9000 }));
     site.bench.receive(udpPacket({ src: '203.0.113.2', dst: '203.0.113.1' }, { srcPort: 9000, dstPort: 40010 }));
     site.clock.ms += 1000;
@@ -89,6 +89,18 @@ describe('conntrack -E output types', () => {
       `    [NEW] ipv4     2 udp      17 30 src=10.0.1.2 dst=203.0.113.2 sport=40010 dport=9000 [UNREPLIED] src=203.0.113.2 dst=203.0.113.1 sport=9000 dport=40010 id=${id}`,
       ` [UPDATE] ipv4     2 udp      17 30 src=10.0.1.2 dst=203.0.113.2 sport=40010 dport=9000 src=203.0.113.2 dst=203.0.113.1 sport=9000 dport=40010 id=${id}`,
       `[DESTROY] ipv4     2 udp      17 29 src=10.0.1.2 dst=203.0.113.2 sport=40010 dport=9000 src=203.0.113.2 dst=203.0.113.1 sport=9000 dport=40010 id=${id} [USERSPACE] portid=4170061974`,
+    ]);
+  });
+
+  it('-o json (vrouter\'s): one object an event, with the event and the requesting client', () => {
+    const { results, id } = events({}, true);
+    expect(results.slice(1).map((event) => {
+      const { event: kind, id: entryId, timeout, status, portid } = event as Record<string, unknown>;
+      return { kind, entryId, timeout, status, portid };
+    })).toEqual([
+      { kind: 'NEW', entryId: id, timeout: 30, status: ['CONFIRMED', 'SRC_NAT', 'SRC_NAT_DONE', 'DST_NAT_DONE'], portid: undefined },
+      { kind: 'UPDATE', entryId: id, timeout: 30, status: ['SEEN_REPLY', 'CONFIRMED', 'SRC_NAT', 'SRC_NAT_DONE', 'DST_NAT_DONE'], portid: undefined },
+      { kind: 'DESTROY', entryId: id, timeout: 29, status: ['SEEN_REPLY', 'CONFIRMED', 'SRC_NAT', 'SRC_NAT_DONE', 'DST_NAT_DONE', 'DYING'], portid: 4170061974 },
     ]);
   });
 });
