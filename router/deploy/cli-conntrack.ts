@@ -21,7 +21,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { controlCall, controlRequest } from './control-client.ts';
 import { parseConntrackArgs, type ConntrackInvocation } from './cli-conntrack-args.ts';
-import { SUBSCRIBED } from './conntrack-commands.ts';
+import { isSubscribed } from './conntrack-commands.ts';
 import { eventTimestamp } from '../../netfilter/conntrack/format.ts';
 
 /** The tool vrouter's output follows, as it names itself at the start of its messages. */
@@ -139,8 +139,4 @@ async function runEvents(socket: string, call: ConntrackInvocation, args: Record
   if (problem) throw problem;
   if (!stopping) throw new Error(`conntrack -E: the router went away (control socket ${socket} closed)`);
   summary(`${shown} ${table === 'expect' ? 'expectation' : 'flow'} events have been shown.`);
-}
-
-function isSubscribed(result: unknown): boolean {
-  return typeof result === 'object' && result !== null && (result as { subscribed?: unknown }).subscribed === SUBSCRIBED.subscribed;
 }

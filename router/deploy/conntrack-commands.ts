@@ -24,6 +24,11 @@ import {
 /** The first result of `conntrack-events`: the listener is subscribed. */
 export const SUBSCRIBED = { subscribed: true } as const;
 
+/** Whether a result of `conntrack-events` is SUBSCRIBED rather than an event. */
+export function isSubscribed(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && (result as { subscribed?: unknown }).subscribed === SUBSCRIBED.subscribed;
+}
+
 interface ListArgs {
   filter?: ConntrackFilter;
   json?: boolean;
