@@ -6,6 +6,7 @@
  * Needs root (namespaces, TUN); installs the Debian packages it needs if they are missing.
  */
 import { controlRequest } from '../router/deploy/control-client.ts';
+import { isSubscribed } from '../router/deploy/conntrack-commands.ts';
 import { startFtpServer, type FtpServer } from './ftp-server.ts';
 import { Topology, uniqueTag } from './netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from './router-process.ts';
@@ -51,15 +52,20 @@ ${RULES.split('\n').map((line) => `  ${line}`).join('\n')}
     show('server: vsftpd on 203.0.113.2:21 (anonymous, pub/hello.txt)', '');
 
     // Watch what conntrack sees while the transfers run: the same request `vrouter conntrack -E`
-    // sends, made from here so that it is listening before the first packet.
+    // sends, made from here so that it is listening (the router says so) before the first packet.
     const watch = (args: Record<string, unknown>) => {
       let lines = '';
-      const stream = controlRequest(socket, 'conntrack-events', args, (line) => (lines += `${String(line)}\n`));
-      return { stop: async () => (stream.cancel(), await stream.done, lines) };
+      let subscribed = (): void => {};
+      const ready = new Promise<void>((resolve) => (subscribed = resolve));
+      const stream = controlRequest(socket, 'conntrack-events', args, (result) => {
+        if (isSubscribed(result)) subscribed();
+        else lines += `${String(result)}\n`;
+      });
+      return { ready, stop: async () => (stream.cancel(), await stream.done, lines) };
     };
     const events = watch({ events: ['NEW'] });
     const expectations = watch({ expect: true });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await Promise.all([events.ready, expectations.ready]);
 
     const curl = (mode: string[]): string => {
       const result = topology.exec('client', 'curl', ['-sS', '-v', '--max-time', '8', ...mode, 'ftp://203.0.113.2/pub/hello.txt'], 20_000);

@@ -10,6 +10,10 @@
  * state only when the event changed it (PROTOINFO) or ends the connection; a DESTROY has no
  * helper= and no timeout once it is 0 (expired); ` [USERSPACE] portid=N` when a control client's
  * request caused it, as conntrack-tools prints the sender of the message.
+ *
+ * `-o extended` puts the layer 3 protocol first (`ipv4     2 `), `-o id` ends the entry with `id=N`
+ * (after use=, before [USERSPACE]); `-o timestamp` is the time the tool printed the event, in front
+ * of the line (eventTimestamp). Expectation lines take neither extended nor id.
  */
 import { formatIpv4Address } from '../../router/core/addresses.ts';
 import type { ConntrackCounters } from './conntrack-core.ts';
@@ -20,6 +24,15 @@ import type { Tuple } from './tuple.ts';
 
 export type EventKind = 'NEW' | 'UPDATE' | 'DESTROY';
 
+/** What `-o extended` and `-o id` add to a connection's line. */
+export interface LineOptions {
+  extended?: boolean;
+  id?: boolean;
+}
+
+/** libnetfilter_conntrack's `%-8s %u ` of the layer 3 protocol: only IPv4 here (AF_INET is 2). */
+const LAYER3 = `${'ipv4'.padEnd(8)} 2 `;
+
 function tupleText(entry: Conntrack, tuple: Tuple): string {
   return `src=${formatIpv4Address(tuple.src)} dst=${formatIpv4Address(tuple.dst)} ${entry.tracker.formatTupleFields(tuple)}`;
 }
@@ -29,10 +42,13 @@ export function secondsLeft(deadline: number, now: number): number {
   return Math.max(0, Math.floor((deadline - now) / 1000));
 }
 
-/** Protocol name and number, timeout (unless `withTimeout` is false), state (unless `withState` is false), tuples, flags. */
-function connectionBody(entry: Conntrack, now: number, withTimeout = true, withState = true): string {
+/**
+ * [Layer 3 protocol,] protocol name and number, timeout (unless `withTimeout` is false), state
+ * (unless `withState` is false), tuples, flags.
+ */
+function connectionBody(entry: Conntrack, now: number, options: LineOptions, withTimeout = true, withState = true): string {
   const tracker = entry.tracker;
-  let line = `${tracker.name.padEnd(8)} ${entry.tuples[0].protocol} `;
+  let line = `${options.extended ? LAYER3 : ''}${tracker.name.padEnd(8)} ${entry.tuples[0].protocol} `;
   if (withTimeout) line += `${secondsLeft(entry.timeout, now)} `;
   const state = withState ? tracker.stateName(entry) : '';
   if (state) line += `${state} `;
@@ -43,27 +59,44 @@ function connectionBody(entry: Conntrack, now: number, withTimeout = true, withS
   return line;
 }
 
-/** One line of `conntrack -L`. */
-export function formatConnection(entry: Conntrack, now: number): string {
-  let line = `${connectionBody(entry, now)}mark=${entry.mark} `;
+/**
+ * One line of `conntrack -L` (and -D, -G). `extraReferences`: references the request itself holds
+ * (the kernel counts the one its lookup for `-G` takes: use=2 for an entry -L shows with use=1).
+ */
+export function formatConnection(entry: Conntrack, now: number, options: LineOptions = {}, extraReferences = 0): string {
+  let line = `${connectionBody(entry, now, options)}mark=${entry.mark} `;
   if (entry.helper) line += `helper=${entry.helper.name} `;
-  return `${line}use=${entry.references}`;
+  line += `use=${entry.references + extraReferences}`;
+  return options.id ? `${line} id=${entry.id}` : line;
 }
 
 /**
  * One line of `conntrack -E`: the event right-aligned in 9 columns, as conntrack prints it.
  * `bits`: the CtEvent bits of the event; `portid`: the control client that caused it, or 0.
  */
-export function formatConnectionEvent(kind: EventKind, entry: Conntrack, now: number, bits: number, portid: number): string {
+export function formatConnectionEvent(kind: EventKind, entry: Conntrack, now: number, bits: number, portid: number, options: LineOptions = {}): string {
   const destroy = kind === 'DESTROY';
   const body = destroy
-    ? connectionBody(entry, now, secondsLeft(entry.timeout, now) > 0, true)
-    : connectionBody(entry, now, true, (bits & CtEvent.PROTOINFO) !== 0);
+    ? connectionBody(entry, now, options, secondsLeft(entry.timeout, now) > 0, true)
+    : connectionBody(entry, now, options, true, (bits & CtEvent.PROTOINFO) !== 0);
   let line = `${`[${kind}]`.padStart(9)} ${body}`;
   if (entry.mark) line += `mark=${entry.mark} `;
   if (entry.helper && !destroy) line += `helper=${entry.helper.name} `;
+  if (options.id) line += `id=${entry.id} `;
   line = line.trimEnd();
   return portid ? `${line} [USERSPACE] portid=${portid}` : line;
+}
+
+/**
+ * What `-o timestamp` puts in front of an event (and of an expectation `-L expect` lists): the wall
+ * clock when the tool printed it, and a tab. conntrack-tools zero-pads the microseconds of
+ * connection events (`[%-.8ld.%-.6ld]`) but left-justifies those of expectations in six columns
+ * (`[%-8ld.%-6ld]`): `[1796226798.12549 ]`, as the conntrack 1.4.7 here prints them.
+ */
+export function eventTimestamp(microsecondsSinceEpoch: number, table: 'conntrack' | 'expect'): string {
+  const seconds = String(Math.floor(microsecondsSinceEpoch / 1e6));
+  const micros = String(Math.floor(microsecondsSinceEpoch % 1e6));
+  return table === 'conntrack' ? `[${seconds.padStart(8, '0')}.${micros.padStart(6, '0')}]\t` : `[${seconds.padEnd(8)}.${micros.padEnd(6)}]\t`;
 }
 
 function expectationBody(expectation: Expectation, now: number): string {
@@ -145,6 +178,11 @@ export function connectionJson(entry: Conntrack, now: number): Record<string, un
     helper: entry.helper?.name ?? null,
     master: entry.master ? tuple(entry.master.tuples[0]) : null,
   };
+}
+
+/** One event as data, for `-E -o json`: the entry with the event and the requesting client. */
+export function connectionEventJson(kind: EventKind, entry: Conntrack, now: number, portid: number): Record<string, unknown> {
+  return { event: kind, ...connectionJson(entry, now), ...(portid ? { portid } : {}) };
 }
 
 export function expectationJson(expectation: Expectation, now: number): Record<string, unknown> {

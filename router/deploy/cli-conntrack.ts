@@ -1,158 +1,142 @@
 /**
- * `vrouter conntrack`: the conntrack-tools command line over the control socket.
+ * `vrouter conntrack`: conntrack-tools over the control socket (the arguments: cli-conntrack-args.ts).
  *
  *   -L [expect]  list          -E [expect] [-e NEW,UPDATE,DESTROY]  events until interrupted
- *   -D           delete        -F [expect]  flush                   -C [expect]  count
+ *   -G           get one       -D  delete       -F [expect]  flush          -C [expect]  count
  *   -S           statistics (the kernel's counters, as `conntrack -S` prints them)
- * Filters: -p PROTO, -s/--orig-src, -d/--orig-dst, -r/--reply-src, -q/--reply-dst, --sport,
- * --dport, --reply-port-src, --reply-port-dst, --state STATE, -m/--mark MARK. `-o json` for scripts.
- * Entries go to stdout in conntrack's format; the summary line goes to stderr, as conntrack does.
- * -D and -F send this process's pid as the requester (netlink's portid): the DESTROY events they
- * cause end with ` [USERSPACE] portid=PID`, as conntrack-tools prints the kernel's.
+ *   -o extended,id,timestamp (as conntrack) or json (vrouter's, for scripts)
+ *
+ * Entries go to stdout in conntrack's format; the summary line goes to stderr, word for word as
+ * conntrack 1.4.7 writes it, and so do the exit codes: -D that deletes nothing and -G that finds
+ * nothing exit 1. -D and -F send this process's pid as the requester (netlink's portid): the
+ * DESTROY events they cause end with ` [USERSPACE] portid=PID`, as conntrack-tools prints the kernel's.
+ *
+ * -E writes nothing before the first event. `--ready-file PATH` exists exactly while the client
+ * is subscribed: removed at the start, created (empty) once the router has subscribed this client
+ * (no event after that is missed), removed again when -E ends.
+ * Ctrl-C or SIGTERM ends it with conntrack's count of events shown, exit 0; if the router goes
+ * away instead, it says so and exits 1.
  */
-import { parseIpv4Address } from '../core/addresses.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { controlCall, controlRequest } from './control-client.ts';
-import type { ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
+import { parseConntrackArgs, type ConntrackInvocation } from './cli-conntrack-args.ts';
+import { isSubscribed } from './conntrack-commands.ts';
+import { eventTimestamp } from '../../netfilter/conntrack/format.ts';
 
-import { UsageError } from './cli-errors.ts';
+/** The tool vrouter's output follows, as it names itself at the start of its messages. */
+export const CONNTRACK_TOOLS = 'conntrack v1.4.7 (conntrack-tools)';
 
-
-const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, gre: 47 };
-const COMMANDS: Record<string, string> = {
-  '-L': 'list',
-  '--dump': 'list',
-  '-E': 'events',
-  '--event': 'events',
-  '-D': 'delete',
-  '--delete': 'delete',
-  '-F': 'flush',
-  '--flush': 'flush',
-  '-C': 'count',
-  '--count': 'count',
-  '-S': 'stats',
-  '--stats': 'stats',
-};
-const ADDRESS_OPTIONS: Record<string, keyof ConntrackFilter> = {
-  '-s': 'origSrc',
-  '--src': 'origSrc',
-  '--orig-src': 'origSrc',
-  '-d': 'origDst',
-  '--dst': 'origDst',
-  '--orig-dst': 'origDst',
-  '-r': 'replySrc',
-  '--reply-src': 'replySrc',
-  '-q': 'replyDst',
-  '--reply-dst': 'replyDst',
-};
-const PORT_OPTIONS: Record<string, keyof ConntrackFilter> = {
-  '--sport': 'origSrcPort',
-  '--orig-port-src': 'origSrcPort',
-  '--dport': 'origDstPort',
-  '--orig-port-dst': 'origDstPort',
-  '--reply-port-src': 'replySrcPort',
-  '--reply-port-dst': 'replyDstPort',
-};
-
-interface Invocation {
-  command: string;
-  expect: boolean;
-  json: boolean;
-  events?: string[];
-  filter: ConntrackFilter;
+function summary(text: string): void {
+  process.stderr.write(`${CONNTRACK_TOOLS}: ${text}\n`);
 }
 
-export function parseConntrackArgs(argv: string[]): Invocation {
-  let command: string | undefined;
-  let expect = false;
-  let json = false;
-  let events: string[] | undefined;
-  const filter: ConntrackFilter = {};
-  const value = (i: number, option: string): string => {
-    const text = argv[i + 1];
-    if (text === undefined) throw new UsageError(`${option} needs a value`);
-    return text;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i]!;
-    if (COMMANDS[word]) {
-      if (command) throw new UsageError('only one command at a time');
-      command = COMMANDS[word];
-      if (argv[i + 1] === 'expect' || argv[i + 1] === 'conntrack') expect = argv[++i] === 'expect';
-    } else if (ADDRESS_OPTIONS[word]) {
-      const text = value(i++, word);
-      try {
-        (filter as Record<string, number>)[ADDRESS_OPTIONS[word]] = parseIpv4Address(text);
-      } catch {
-        throw new UsageError(`${word}: bad address "${text}"`);
-      }
-    } else if (PORT_OPTIONS[word]) {
-      const text = value(i++, word);
-      const port = Number(text);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${word}: bad port "${text}"`);
-      (filter as Record<string, number>)[PORT_OPTIONS[word]] = port;
-    } else if (word === '-p' || word === '--proto') {
-      const text = value(i++, word).toLowerCase();
-      const protocol = PROTOCOLS[text] ?? Number(text);
-      if (!Number.isInteger(protocol) || protocol < 0 || protocol > 255) throw new UsageError(`-p: unknown protocol "${text}"`);
-      filter.protocol = protocol;
-    } else if (word === '--state') {
-      filter.state = value(i++, word).toUpperCase();
-    } else if (word === '-m' || word === '--mark') {
-      filter.mark = Number(value(i++, word));
-    } else if (word === '-e' || word === '--event-mask') {
-      events = value(i++, word).split(',').map((e) => e.trim().toUpperCase());
-      const unknown = events.find((e) => !['NEW', 'UPDATE', 'DESTROY', 'ALL'].includes(e));
-      if (unknown) throw new UsageError(`-e: unknown event "${unknown}"`);
-      if (events.includes('ALL')) events = undefined;
-    } else if (word === '-o' || word === '--output') {
-      const format = value(i++, word);
-      if (format !== 'json') throw new UsageError(`-o: only "json" is supported (got "${format}")`);
-      json = true;
-    } else {
-      throw new UsageError(`unknown argument "${word}"`);
-    }
-  }
-  if (!command) throw new UsageError('no command: use -L, -E, -D, -F, -C or -S');
-  return { command, expect, json, filter, ...(events ? { events } : {}) };
+/** What conntrack reports as a failed operation: the message, exit code 1. */
+function failed(text: string): void {
+  summary(text);
+  process.exitCode = 1;
+}
+
+/** The wall clock in microseconds, as gettimeofday gives conntrack its -o timestamp. */
+function wallClockMicroseconds(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+function print(call: ConntrackInvocation, results: unknown[]): void {
+  if (call.output.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  else for (const line of results) process.stdout.write(`${String(line)}\n`);
 }
 
 export async function runConntrack(socket: string, argv: string[]): Promise<void> {
   const call = parseConntrackArgs(argv);
-  const summary = (text: string): boolean => process.stderr.write(`vrouter conntrack: ${text}\n`);
+  for (const warning of call.warnings) process.stderr.write(`${warning}\n`);
+  const args = { filter: call.filter, json: call.output.json, output: { extended: call.output.extended, id: call.output.id } };
   switch (call.command) {
     case 'list': {
-      const lines = (await controlCall(socket, call.expect ? 'conntrack-expect-list' : 'conntrack-list', { filter: call.filter, json: call.json })) as unknown[];
-      if (call.json) process.stdout.write(`${JSON.stringify(lines, null, 2)}\n`);
-      else for (const line of lines) process.stdout.write(`${String(line)}\n`);
-      summary(`${lines.length} ${call.expect ? 'expectations' : 'flow entries'} have been shown.`);
-      return;
+      // The kernel refuses a dump filter on status with nothing in its mask (-u UNSET).
+      if (call.emptyStatusMask && call.table === 'conntrack') return failed('Operation failed: invalid parameters');
+      // vrouter tracks one packet at a time: between packets no entry is dying or unconfirmed.
+      if (call.table === 'dying' || call.table === 'unconfirmed') return summary('0 flow entries have been shown.');
+      if (call.table === 'expect') {
+        const lines = (await controlCall(socket, 'conntrack-expect-list', args)) as unknown[];
+        const stamp = (): string => (call.output.timestamp ? eventTimestamp(wallClockMicroseconds(), 'expect') : '');
+        if (call.output.json) print(call, lines);
+        else for (const line of lines) process.stdout.write(`${stamp()}${String(line)}\n`);
+        return summary(`${lines.length} expectations have been shown.`);
+      }
+      const lines = (await controlCall(socket, 'conntrack-list', args)) as unknown[];
+      print(call, lines);
+      return summary(`${lines.length} flow entries have been shown.`);
+    }
+    case 'get': {
+      const lines = (await controlCall(socket, 'conntrack-list', { ...args, get: true })) as unknown[];
+      if (lines.length === 0) return failed("Operation failed: such conntrack doesn't exist");
+      print(call, lines);
+      return summary(`${lines.length} flow entries have been shown.`);
     }
     case 'delete': {
-      const lines = (await controlCall(socket, 'conntrack-delete', { filter: call.filter, portid: process.pid })) as string[];
-      for (const line of lines) process.stdout.write(`${line}\n`);
+      const lines = (await controlCall(socket, 'conntrack-delete', { ...args, portid: process.pid })) as unknown[];
+      print(call, lines);
       summary(`${lines.length} flow entries have been deleted.`);
+      if (lines.length === 0) process.exitCode = 1;
       return;
     }
     case 'flush': {
-      await controlCall(socket, 'conntrack-flush', { expect: call.expect, portid: process.pid });
-      summary(call.expect ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
-      return;
+      await controlCall(socket, 'conntrack-flush', { expect: call.table === 'expect', portid: process.pid });
+      return summary(call.table === 'expect' ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
     }
     case 'count':
-      process.stdout.write(`${String(await controlCall(socket, 'conntrack-count', { expect: call.expect }))}\n`);
+      process.stdout.write(`${String(await controlCall(socket, 'conntrack-count', { expect: call.table === 'expect' }))}\n`);
       return;
     case 'stats':
       for (const line of (await controlCall(socket, 'conntrack-stats', {})) as string[]) process.stdout.write(`${line}\n`);
       return;
-    case 'events': {
-      const stream = controlRequest(socket, 'conntrack-events', { filter: call.filter, expect: call.expect, ...(call.events ? { events: call.events } : {}) }, (line) =>
-        process.stdout.write(`${String(line)}\n`),
-      );
-      const stop = (): void => stream.cancel();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await stream.done;
+    case 'events':
+      return runEvents(socket, call, args);
+  }
+}
+
+async function runEvents(socket: string, call: ConntrackInvocation, args: Record<string, unknown>): Promise<void> {
+  const table = call.table === 'expect' ? 'expect' : 'conntrack';
+  if (call.readyFile !== undefined) rmSync(call.readyFile, { force: true });
+  let subscribed = false;
+  let stopping = false;
+  let problem: Error | null = null;
+  let shown = 0;
+  const stream = controlRequest(socket, 'conntrack-events', { ...args, expect: table === 'expect', ...(call.events ? { events: call.events } : {}) }, (result) => {
+    if (!subscribed && isSubscribed(result)) {
+      subscribed = true;
+      if (call.readyFile === undefined) return;
+      try {
+        writeFileSync(call.readyFile, '');
+      } catch (error) {
+        problem = new Error(`--ready-file ${call.readyFile}: ${(error as Error).message}`);
+        stop();
+      }
       return;
     }
+    shown++;
+    const microseconds = wallClockMicroseconds();
+    if (call.output.json) {
+      const event = result as Record<string, unknown>;
+      process.stdout.write(`${JSON.stringify(call.output.timestamp ? { timestamp: microseconds / 1e6, ...event } : event)}\n`);
+    } else {
+      process.stdout.write(`${call.output.timestamp ? eventTimestamp(microseconds, table) : ''}${String(result)}\n`);
+    }
+  });
+  function stop(): void {
+    stopping = true;
+    stream.cancel();
   }
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await stream.done;
+  } finally {
+    // The file stands for a live subscription: it goes when the subscription does.
+    if (call.readyFile !== undefined) rmSync(call.readyFile, { force: true });
+  }
+  if (problem) throw problem;
+  if (!stopping) throw new Error(`conntrack -E: the router went away (control socket ${socket} closed)`);
+  summary(`${shown} ${table === 'expect' ? 'expectation' : 'flow'} events have been shown.`);
 }

@@ -28,7 +28,8 @@ const USAGE = `usage:
   vrouter trace [FILTER-EXPR]      every hook op, rule and fate of the packets the filter picks
   vrouter stats [-o json]          packet counters, drops by reason and by rule, per interface
   vrouter interfaces|routes [--socket PATH]
-  vrouter conntrack -L|-E|-D|-F|-C [expect] [filters] [-o json]   as conntrack-tools
+  vrouter conntrack -L|-G|-E|-D|-F|-C|-S [expect] [filters] [-o extended,id,timestamp|json]   as conntrack-tools
+  vrouter conntrack -E [--ready-file PATH]   PATH is created once subscribed; exit 1 if the router goes away
   vrouter iptables-save [-c]       the live rules, as iptables-save prints them
   vrouter iptables-restore [FILE] [-c] [--noflush] [--test]   replace the rules atomically (a bad file changes nothing); -c keeps the file's counters
   vrouter iptables [-t TABLE] -L|-S|-A|-I|-D|-R|-F|-Z|-N|-X|-P|-E ...   list or edit the live rules, as iptables

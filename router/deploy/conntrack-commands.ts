@@ -1,16 +1,41 @@
 /**
  * The control-socket commands behind `vrouter conntrack`: listing, events, deletion, flushing and
  * counting of connections and expectations, and the statistics. Lines are formatted here, where the clock and the
- * trackers are, exactly as conntrack-tools prints them.
+ * trackers are, exactly as conntrack-tools prints them (with `-o extended` and `-o id` when asked).
+ *
+ * `conntrack-events` sends `{ "subscribed": true }` as its first result, once its listener is in
+ * place: every event after that reaches the client, so the CLI can tell a script it is ready.
  */
 import type { CommandRegistry } from './command-registry.ts';
 import type { ConntrackCore } from '../../netfilter/conntrack/conntrack-core.ts';
 import { matchesFilter, type ConntrackFilter } from '../../netfilter/conntrack/conntrack-filter.ts';
-import { connectionJson, expectationJson, formatConnection, formatConnectionEvent, formatExpectation, formatExpectationEvent, formatStatistics } from '../../netfilter/conntrack/format.ts';
+import {
+  connectionEventJson,
+  connectionJson,
+  expectationJson,
+  formatConnection,
+  formatConnectionEvent,
+  formatExpectation,
+  formatExpectationEvent,
+  formatStatistics,
+  type LineOptions,
+} from '../../netfilter/conntrack/format.ts';
+
+/** The first result of `conntrack-events`: the listener is subscribed. */
+export const SUBSCRIBED = { subscribed: true } as const;
+
+/** Whether a result of `conntrack-events` is SUBSCRIBED rather than an event. */
+export function isSubscribed(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && (result as { subscribed?: unknown }).subscribed === SUBSCRIBED.subscribed;
+}
 
 interface ListArgs {
   filter?: ConntrackFilter;
   json?: boolean;
+  /** -o extended / -o id. */
+  output?: LineOptions;
+  /** -G: the kernel's lookup holds a reference while it answers, and says so in use=. */
+  get?: boolean;
 }
 
 interface ChangeArgs extends ListArgs {
@@ -21,6 +46,8 @@ interface ChangeArgs extends ListArgs {
 
 interface EventArgs {
   filter?: ConntrackFilter;
+  json?: boolean;
+  output?: LineOptions;
   expect?: boolean;
   /** Which events: any of NEW, UPDATE, DESTROY; all when absent. */
   events?: string[];
@@ -34,7 +61,7 @@ export function registerConntrackCommands(control: CommandRegistry, conntrack: C
     handler: (raw) => {
       const args = raw as ListArgs;
       const entries = selected(args);
-      return args.json ? entries.map((entry) => connectionJson(entry, now())) : entries.map((entry) => formatConnection(entry, now()));
+      return args.json ? entries.map((entry) => connectionJson(entry, now())) : entries.map((entry) => formatConnection(entry, now(), args.output, args.get ? 1 : 0));
     },
   });
 
@@ -51,7 +78,7 @@ export function registerConntrackCommands(control: CommandRegistry, conntrack: C
       const args = raw as ChangeArgs;
       const portid = portidOf(args);
       const entries = selected(args);
-      const lines = entries.map((entry) => formatConnection(entry, now()));
+      const lines = args.json ? entries.map((entry) => connectionJson(entry, now())) : entries.map((entry) => formatConnection(entry, now(), args.output));
       for (const entry of entries) conntrack.destroy(entry, portid);
       return lines;
     },
@@ -83,12 +110,15 @@ export function registerConntrackCommands(control: CommandRegistry, conntrack: C
           if (wanted.has(event)) reply.send(formatExpectationEvent(event, expectation, at));
         });
         reply.onClose(unsubscribe);
+        reply.send(SUBSCRIBED);
         return;
       }
       const unsubscribe = conntrack.subscribe((event, entry, at, bits, portid) => {
-        if (wanted.has(event) && matchesFilter(entry, args.filter ?? {})) reply.send(formatConnectionEvent(event, entry, at, bits, portid));
+        if (!wanted.has(event) || !matchesFilter(entry, args.filter ?? {})) return;
+        reply.send(args.json ? connectionEventJson(event, entry, at, portid) : formatConnectionEvent(event, entry, at, bits, portid, args.output));
       });
       reply.onClose(unsubscribe);
+      reply.send(SUBSCRIBED);
     },
   });
 }

@@ -1,10 +1,11 @@
 /**
  * What legitimately differs between a tool's output on vrouter and on the kernel, taken out before
  * `--compare` diffs them: countdown timeouts, connection ids, ephemeral ports (1024 and above:
- * both sides pick them at random), the date and version lines of iptables-save, and the order of
- * conntrack's lines (hash order). Everything else must be equal.
+ * both sides pick them at random), the date and version lines of iptables-save, the order of
+ * conntrack's lines (hash order) and the times `-o timestamp` prints. Everything else must be equal.
  */
-const CONNTRACK_LINE = /^(\s*\[[A-Z]+\]\s+)?([a-z]+\s+\d+\s+)(\d+)(\s)/;
+const TIMESTAMP = /^\[[\d. ]+\]\t/;
+const CONNTRACK_LINE = /^(\s*\[[A-Z]+\]\s+)?((?:ipv4\s+2\s+)?[a-z]+\s+\d+\s+)(\d+)(\s)/;
 const EXPECT_LINE = /^(\s*\[[A-Z]+\]\s+)?(\d+)(\s+proto=)/;
 const EPHEMERAL_PORT = /\b(sport|dport)=(\d+)/g;
 const ID = /\bid=\d+/g;
@@ -15,13 +16,15 @@ export function normalizeToolOutput(argv: readonly string[], text: string): stri
   let lines = text.split('\n').filter((line) => line.trim() !== '');
   if (tool === 'iptables-save') lines = lines.filter((line) => !SAVE_COMMENT.test(line));
   if (tool === 'conntrack') {
-    lines = lines.map((line) =>
-      line
+    lines = lines.map((stamped) => {
+      const line = stamped.replace(TIMESTAMP, '');
+      const normalized = line
         .replace(CONNTRACK_LINE, (_, event: string | undefined, head: string, _timeout: string, space: string) => `${event ?? ''}${head}T${space}`)
         .replace(EXPECT_LINE, (_, event: string | undefined, _timeout: string, rest: string) => `${event ?? ''}T${rest}`)
         .replace(EPHEMERAL_PORT, (whole, name: string, port: string) => (Number(port) >= 1024 ? `${name}=P` : whole))
-        .replace(ID, 'id=N'),
-    );
+        .replace(ID, 'id=N');
+      return line === stamped ? normalized : `[T]\t${normalized}`;
+    });
     // Listings come in hash order; events keep theirs.
     if (!argv.includes('-E') && !argv.includes('--event')) lines.sort();
   }
