@@ -5,32 +5,19 @@
  * error the handler threw, when it has one, e.g. EVROUTERRULES for refused rules). Streaming commands (event
  * listeners) keep the connection open and send a line per event until the client goes away.
  * Commands come from an explicit registry, so each module adds its own.
+ *
+ * Whatever a client sends, the answer is a reply: a line that is not JSON, not a request object,
+ * names no known command or carries arguments the command does not declare is refused with an
+ * error line, and a handler's exception becomes one too. Nothing a client sends reaches the
+ * event loop as an exception.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { ControlArgumentError, checkArgs, optional, stringArg } from './control-args.ts';
+import type { ControlCommand, ControlReply } from './command-registry.ts';
 
-export interface ControlReply {
-  send(result: unknown): void;
-  fail(message: string, code?: string): void;
-  /** Closes the connection; for one-shot commands `send` already does. */
-  end(): void;
-  /** Called when the client disconnects; streaming handlers unsubscribe here. */
-  onClose(listener: () => void): void;
-  /**
-   * The connection itself, for a stream of bytes after the reply line (a capture's pcapng):
-   * nothing more is framed as JSON lines on it.
-   */
-  raw(): Writable;
-}
-
-/** A one-shot handler returns its result (or throws a message); a streaming one returns nothing and uses `reply`. */
-export type ControlHandler = (args: Record<string, unknown>, reply: ControlReply) => unknown;
-
-export interface ControlCommand {
-  handler: ControlHandler;
-  streaming?: boolean;
-}
+// Where callers have always found them.
+export type { ControlCommand, ControlHandler, ControlReply } from './command-registry.ts';
 
 const MAX_REQUEST_BYTES = 1 << 20;
 
@@ -104,7 +91,14 @@ export class ControlServer {
 
   private dispatch(line: string, socket: Socket, closeListeners: (() => void)[]): void {
     const write = (message: unknown): void => {
-      if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
+      if (socket.destroyed) return;
+      let text: string;
+      try {
+        text = JSON.stringify(message);
+      } catch (error) {
+        text = JSON.stringify({ ok: false, error: `internal error: the reply cannot be sent: ${messageOf(error)}` });
+      }
+      socket.write(`${text}\n`);
     };
     const reply: ControlReply = {
       send: (result) => write({ ok: true, result }),
@@ -113,19 +107,14 @@ export class ControlServer {
       onClose: (listener) => closeListeners.push(listener),
       raw: () => socket,
     };
-    let request: { command?: unknown; args?: unknown };
+    let command: ControlCommand;
+    let args: Record<string, unknown>;
     try {
-      request = JSON.parse(line) as typeof request;
-    } catch {
-      reply.fail('request is not JSON');
+      ({ command, args } = this.parseRequest(line));
+    } catch (error) {
+      reply.fail(messageOf(error));
       return reply.end();
     }
-    const command = typeof request.command === 'string' ? this.commands.get(request.command) : undefined;
-    if (!command) {
-      reply.fail(`unknown command ${JSON.stringify(request.command)} (known: ${[...this.commands.keys()].join(', ')})`);
-      return reply.end();
-    }
-    const args = (request.args && typeof request.args === 'object' ? request.args : {}) as Record<string, unknown>;
     try {
       const result = command.handler(args, reply);
       if (!command.streaming) {
@@ -133,9 +122,38 @@ export class ControlServer {
         reply.end();
       }
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      reply.fail((error as Error).message, typeof code === 'string' ? code : undefined);
+      reply.fail(messageOf(error), codeOf(error));
       reply.end();
     }
   }
+
+  /** The command a request line names and its checked arguments; throws ControlArgumentError. */
+  parseRequest(line: string): { command: ControlCommand; args: Record<string, unknown> } {
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch (error) {
+      throw new ControlArgumentError(`request is not JSON: ${messageOf(error)}`);
+    }
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+      throw new ControlArgumentError(`a request is a JSON object {"command": NAME, "args": {...}} (got ${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+    }
+    const { command: name, args } = checkArgs(REQUEST, request, 'request');
+    const command = this.commands.get(name);
+    if (!command) throw new ControlArgumentError(`unknown command ${JSON.stringify(name)} (known: ${[...this.commands.keys()].join(', ')})`);
+    return { command, args: checkArgs(command.args, args, 'args') };
+  }
+}
+
+/** A request line: `{"command": NAME, "args": {...}}`; the arguments are checked by the command. */
+const REQUEST = { command: stringArg, args: optional((value: unknown) => value) };
+
+/** The code of a handler's error (EVROUTERRULES: refused rules), for the client to act on. */
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
