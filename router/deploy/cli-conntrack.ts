@@ -53,6 +53,14 @@ const PORT_OPTIONS: Record<string, keyof ConntrackFilter> = {
   '--reply-port-dst': 'replyDstPort',
 };
 
+/**
+ * conntrack -E's first line when its netlink socket overran (recv failed with ENOBUFS); it goes
+ * on listening. The rest says what overran here: the router's queue for this listener.
+ */
+const ENOBUFS_WARNING =
+  'WARNING: We have hit ENOBUFS! We are losing events.\n' +
+  'This message means that this listener did not read events as fast as the router made them.\n';
+
 interface Invocation {
   command: string;
   expect: boolean;
@@ -98,7 +106,10 @@ export function parseConntrackArgs(argv: string[]): Invocation {
     } else if (word === '--state') {
       filter.state = value(i++, word).toUpperCase();
     } else if (word === '-m' || word === '--mark') {
-      filter.mark = Number(value(i++, word));
+      const text = value(i++, word);
+      const mark = Number(text);
+      if (!/^(0x[0-9a-f]+|\d+)$/i.test(text) || mark > 0xffffffff) throw new UsageError(`${word}: bad mark "${text}"`);
+      filter.mark = mark;
     } else if (word === '-e' || word === '--event-mask') {
       events = value(i++, word).split(',').map((e) => e.trim().toUpperCase());
       const unknown = events.find((e) => !['NEW', 'UPDATE', 'DESTROY', 'ALL'].includes(e));
@@ -145,8 +156,12 @@ export async function runConntrack(socket: string, argv: string[]): Promise<void
       for (const line of (await controlCall(socket, 'conntrack-stats', {})) as string[]) process.stdout.write(`${line}\n`);
       return;
     case 'events': {
-      const stream = controlRequest(socket, 'conntrack-events', { filter: call.filter, expect: call.expect, ...(call.events ? { events: call.events } : {}) }, (line) =>
-        process.stdout.write(`${String(line)}\n`),
+      const stream = controlRequest(
+        socket,
+        'conntrack-events',
+        { filter: call.filter, expect: call.expect, ...(call.events ? { events: call.events } : {}) },
+        (line) => process.stdout.write(`${String(line)}\n`),
+        () => process.stderr.write(ENOBUFS_WARNING),
       );
       const stop = (): void => stream.cancel();
       process.once('SIGINT', stop);

@@ -33,9 +33,21 @@ export function connectionError(path: string, error: NodeJS.ErrnoException): Con
   return new ControlError(`control socket ${path}: ${error.message}${hint}`);
 }
 
+/** A reply line: a result, the router's refusal, or (to a listener) how many events it lost. */
+interface ReplyLine {
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+  /** The code of the router's error (EVROUTERRULES: it refused the rules sent). */
+  code?: string;
+  errno?: string;
+  lost?: number;
+}
+
 /**
  * Sends one request and calls `onResult` for every result line until the router closes the
- * connection (one line for one-shot commands, one per event for streaming ones).
+ * connection (one line for one-shot commands, one per event for streaming ones). A listener that
+ * fell behind is told how many events it lost (`onLost`; the router's ENOBUFS) and goes on.
  * Resolves when the connection ends; rejects with the router's error message or a socket error.
  */
 export function controlRequest(
@@ -43,6 +55,7 @@ export function controlRequest(
   command: string,
   args: Record<string, unknown>,
   onResult: (result: unknown) => void,
+  onLost: (lost: number) => void = () => {},
 ): { done: Promise<void>; cancel: () => void } {
   const socket = createConnection(path);
   const done = new Promise<void>((resolve, reject) => {
@@ -56,8 +69,16 @@ export function controlRequest(
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
-        const message = JSON.parse(line) as { ok: boolean; result?: unknown; error?: string; code?: string };
+        let message: ReplyLine;
+        try {
+          message = JSON.parse(line) as ReplyLine;
+        } catch {
+          failed = new ControlError(`control socket ${path}: the router's reply is not JSON`);
+          socket.destroy();
+          return;
+        }
         if (message.ok) onResult(message.result);
+        else if (message.errno === 'ENOBUFS') onLost(message.lost ?? 0);
         else failed = new ControlError(message.error ?? 'request failed', message.code ?? null);
       }
     });

@@ -9,24 +9,27 @@
  * Whatever a client sends, the answer is a reply: a line that is not JSON, not a request object,
  * names no known command or carries arguments the command does not declare is refused with an
  * error line, and a handler's exception becomes one too. Nothing a client sends reaches the
- * event loop as an exception.
+ * event loop as an exception. What a client can make the router hold is bounded: the number of
+ * clients here, the request line, time and queued output per client in control-connection.ts.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
 import { ControlArgumentError, checkArgs, optional, stringArg } from './control-args.ts';
-import type { ControlCommand, ControlReply } from './command-registry.ts';
+import type { ControlCommand } from './command-registry.ts';
+import { ControlConnection, DEFAULT_CONTROL_LIMITS, type ControlLimits } from './control-connection.ts';
 
 // Where callers have always found them.
 export type { ControlCommand, ControlHandler, ControlReply } from './command-registry.ts';
-
-const MAX_REQUEST_BYTES = 1 << 20;
 
 export class ControlServer {
   private readonly commands = new Map<string, ControlCommand>();
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly limits: ControlLimits = DEFAULT_CONTROL_LIMITS,
+  ) {}
 
   register(name: string, command: ControlCommand): void {
     if (this.commands.has(name)) throw new Error(`control command ${name} registered twice`);
@@ -54,6 +57,8 @@ export class ControlServer {
       server.once('error', reject);
       server.listen(this.path, () => {
         server.off('error', reject);
+        // Accepting can fail later (EMFILE); the clients already connected go on.
+        server.on('error', () => {});
         this.server = server;
         resolve();
       });
@@ -68,53 +73,21 @@ export class ControlServer {
   }
 
   private accept(socket: Socket): void {
+    const connection = new ControlConnection(socket, this.limits, (line) => this.dispatch(line, connection));
+    if (this.sockets.size >= this.limits.maxClients) return connection.refuse(`too many control clients (at most ${this.limits.maxClients} at once)`);
     this.sockets.add(socket);
-    let buffered = '';
-    let handled = false;
-    const closeListeners: (() => void)[] = [];
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      for (const listener of closeListeners) listener();
-    });
-    socket.on('error', () => socket.destroy());
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      if (handled) return;
-      buffered += chunk;
-      if (buffered.length > MAX_REQUEST_BYTES) return socket.destroy();
-      const newline = buffered.indexOf('\n');
-      if (newline < 0) return;
-      handled = true;
-      this.dispatch(buffered.slice(0, newline), socket, closeListeners);
-    });
+    socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private dispatch(line: string, socket: Socket, closeListeners: (() => void)[]): void {
-    const write = (message: unknown): void => {
-      if (socket.destroyed) return;
-      let text: string;
-      try {
-        text = JSON.stringify(message);
-      } catch (error) {
-        text = JSON.stringify({ ok: false, error: `internal error: the reply cannot be sent: ${messageOf(error)}` });
-      }
-      socket.write(`${text}\n`);
-    };
-    const reply: ControlReply = {
-      send: (result) => write({ ok: true, result }),
-      fail: (error, code) => write(code === undefined ? { ok: false, error } : { ok: false, error, code }),
-      end: () => socket.end(),
-      onClose: (listener) => closeListeners.push(listener),
-      raw: () => socket,
-    };
+  private dispatch(line: string, connection: ControlConnection): void {
     let command: ControlCommand;
     let args: Record<string, unknown>;
     try {
       ({ command, args } = this.parseRequest(line));
     } catch (error) {
-      reply.fail(messageOf(error));
-      return reply.end();
+      return connection.refuse(messageOf(error));
     }
+    const reply = connection.reply(command.streaming === true);
     try {
       const result = command.handler(args, reply);
       if (!command.streaming) {

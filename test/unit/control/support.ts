@@ -4,10 +4,12 @@
  * client that sends exactly the bytes a test gives and collects the reply lines.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { PacketFlag } from '../../../router/core/device.ts';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlServer } from '../../../router/deploy/control-server.ts';
+import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../../../router/deploy/control-connection.ts';
 import { registerLabCommands } from '../../../router/deploy/lab/lab-commands.ts';
 import { parseLabText } from '../../../router/deploy/lab/lab-file.ts';
 import { Segment } from '../../../router/deploy/lab/segment.ts';
@@ -29,23 +31,26 @@ export interface TestControl {
   server: ControlServer;
   path: string;
   router: BuiltRouter;
+  /** Hands a datagram to the router as arriving on its interface on `segment`. */
+  receive(segment: string, datagram: Buffer): void;
   close(): void;
 }
 
-export async function startTestControl(): Promise<TestControl> {
+export async function startTestControl(limits: Partial<ControlLimits> = {}): Promise<TestControl> {
   const dir = mkdtempSync(join(tmpdir(), 'vrouter-control-'));
   const path = join(dir, 'control.sock');
   const lab = parseLabText(join(dir, 'lab.yaml'), LAB, { namespaceExists: () => true });
   const router = buildRouter(lab.routers[0]!.spec);
   const segments = new Map(lab.segments.map((spec) => [spec.name, new Segment(spec.name)]));
-  lab.routers[0]!.spec.interfaces.forEach((link, i) => router.router.attach(router.router.interfaces[i]!, segments.get(lab.routers[0]!.segments[i]!)!.attachRouter(`r1:${link.name}`, link.address)));
-  const server = new ControlServer(path);
+  lab.routers[0]!.spec.interfaces.forEach((link, i) => router.router.attach(router.router.interfaces[i]!, segments.get(lab.routers[0]!.segments[i]!)!.attachRouter(`r1:${link.name}`, link.address, link.prefixLength)));
+  const server = new ControlServer(path, { ...DEFAULT_CONTROL_LIMITS, ...limits });
   registerLabCommands(server, lab, new Map([['r1', router]]), segments);
   await server.listen();
   return {
     server,
     path,
     router,
+    receive: (segment, datagram) => segments.get(segment)!.members.find((member) => member.name.startsWith('r1:'))!.receiver!(datagram, PacketFlag.NONE),
     close() {
       server.close();
       router.close();
