@@ -52,7 +52,7 @@ export function socketPath(argv: string[]): string {
   const socket = takeOption(argv, '--socket');
   const config = takeOption(argv, '--config');
   if (socket) return socket;
-  if (config) return loadLabFile(config, { namespaceExists: () => true }).control;
+  if (config) return loadLabFile(config, { namespaceExists: () => true }).control.path;
   return DEFAULT_CONTROL_SOCKET;
 }
 
@@ -87,7 +87,7 @@ async function run(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control}\n`);
+  process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control.path}\n`);
 }
 
 /** `vrouter COMMAND --help`: that command's lines of the usage, exit 0. */

@@ -1,5 +1,6 @@
 /** Client side of the control socket (see control-server.ts), for the `vrouter` tools. */
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import { checkSocketToConnect } from './control-socket.ts';
 
 export class ControlError extends Error {
   readonly code = 'EVROUTERCONTROL';
@@ -33,6 +34,19 @@ export function connectionError(path: string, error: NodeJS.ErrnoException): Con
   return new ControlError(`control socket ${path}: ${error.message}${hint}`);
 }
 
+/**
+ * Connects to the router's socket, once it and its directory are ones nobody else could have put
+ * there (control-socket.ts): nothing is sent to a listener someone planted. Throws ControlError.
+ */
+export function connectControl(path: string): Socket {
+  try {
+    checkSocketToConnect(path);
+  } catch (error) {
+    throw new ControlError((error as Error).message);
+  }
+  return createConnection(path);
+}
+
 /** A reply line: a result, the router's refusal, or (to a listener) how many events it lost. */
 interface ReplyLine {
   ok: boolean;
@@ -57,7 +71,12 @@ export function controlRequest(
   onResult: (result: unknown) => void,
   onLost: (lost: number) => void = () => {},
 ): { done: Promise<void>; cancel: () => void } {
-  const socket = createConnection(path);
+  let socket: Socket;
+  try {
+    socket = connectControl(path);
+  } catch (error) {
+    return { done: Promise.reject(error as Error), cancel: () => {} };
+  }
   const done = new Promise<void>((resolve, reject) => {
     let buffered = '';
     let failed: Error | null = null;

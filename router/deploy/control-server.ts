@@ -14,6 +14,7 @@
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
+import { applySocketAccess, bindOwnerOnly, checkSocketFile, controlSocketAt, prepareSocketDirectory, type ControlSocketSpec } from './control-socket.ts';
 import { ControlArgumentError, checkArgs, optional, stringArg } from './control-args.ts';
 import type { ControlCommand } from './command-registry.ts';
 import { ControlConnection, DEFAULT_CONTROL_LIMITS, type ControlLimits } from './control-connection.ts';
@@ -26,19 +27,33 @@ export class ControlServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
 
+  readonly spec: ControlSocketSpec;
+
+  /** `socket`: a path (mode 0600, the router's group) or the config's `{ path, group, mode }`. */
   constructor(
-    readonly path: string,
+    socket: string | ControlSocketSpec,
     private readonly limits: ControlLimits = DEFAULT_CONTROL_LIMITS,
-  ) {}
+  ) {
+    this.spec = typeof socket === 'string' ? controlSocketAt(socket) : socket;
+  }
+
+  get path(): string {
+    return this.spec.path;
+  }
 
   register(name: string, command: ControlCommand): void {
     if (this.commands.has(name)) throw new Error(`control command ${name} registered twice`);
     this.commands.set(name, command);
   }
 
-  /** Refuses to take over a socket another live router answers on; removes a stale one. */
-  static async claimPath(path: string): Promise<void> {
-    if (!existsSync(path)) return;
+  /**
+   * Makes the socket's directory if missing; refuses a directory or socket others could have put
+   * there (control-socket.ts), and a socket another live router answers on; removes a stale one.
+   */
+  static async claim(spec: ControlSocketSpec): Promise<void> {
+    prepareSocketDirectory(spec);
+    const path = spec.path;
+    if (!checkSocketFile(path)) return;
     const live = await new Promise<boolean>((resolve) => {
       const probe = createConnection(path);
       probe.once('connect', () => {
@@ -55,13 +70,19 @@ export class ControlServer {
     return new Promise((resolve, reject) => {
       const server = createServer((socket) => this.accept(socket));
       server.once('error', reject);
-      server.listen(this.path, () => {
+      bindOwnerOnly(() => server.listen(this.path, () => {
         server.off('error', reject);
+        try {
+          applySocketAccess(this.spec);
+        } catch (error) {
+          server.close();
+          return reject(error as Error);
+        }
         // Accepting can fail later (EMFILE); the clients already connected go on.
         server.on('error', () => {});
         this.server = server;
         resolve();
-      });
+      }));
     });
   }
 

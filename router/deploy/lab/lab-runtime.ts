@@ -41,7 +41,7 @@ export class LabSetupError extends Error {
 }
 
 export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promise<RunningLab> {
-  await ControlServer.claimPath(lab.control);
+  await ControlServer.claim(lab.control);
   const undo: (() => void)[] = [];
   const undoAll = (): void => {
     while (undo.length) {

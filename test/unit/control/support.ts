@@ -9,6 +9,7 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlServer } from '../../../router/deploy/control-server.ts';
+import { controlSocketAt } from '../../../router/deploy/control-socket.ts';
 import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../../../router/deploy/control-connection.ts';
 import { registerLabCommands } from '../../../router/deploy/lab/lab-commands.ts';
 import { parseLabText } from '../../../router/deploy/lab/lab-file.ts';
@@ -43,7 +44,7 @@ export async function startTestControl(limits: Partial<ControlLimits> = {}): Pro
   const router = buildRouter(lab.routers[0]!.spec);
   const segments = new Map(lab.segments.map((spec) => [spec.name, new Segment(spec.name)]));
   lab.routers[0]!.spec.interfaces.forEach((link, i) => router.router.attach(router.router.interfaces[i]!, segments.get(lab.routers[0]!.segments[i]!)!.attachRouter(`r1:${link.name}`, link.address, link.prefixLength)));
-  const server = new ControlServer(path, { ...DEFAULT_CONTROL_LIMITS, ...limits });
+  const server = new ControlServer(controlSocketAt(path), { ...DEFAULT_CONTROL_LIMITS, ...limits });
   registerLabCommands(server, lab, new Map([['r1', router]]), segments);
   await server.listen();
   return {
