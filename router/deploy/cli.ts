@@ -85,8 +85,8 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(`vrouter: ${signal}: interfaces removed, stopped\n`);
     process.exit(0);
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  // A hangup (the terminal or the ssh session went away) stops it as cleanly as an interrupt.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
   process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control.path}\n`);
 }
 
