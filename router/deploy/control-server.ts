@@ -122,7 +122,7 @@ export class ControlServer {
   }
 
   /** The command a request line names and its checked arguments; throws ControlArgumentError. */
-  parseRequest(line: string): { command: ControlCommand; args: Record<string, unknown> } {
+  private parseRequest(line: string): { command: ControlCommand; args: Record<string, unknown> } {
     let request: unknown;
     try {
       request = JSON.parse(line);
@@ -130,11 +130,11 @@ export class ControlServer {
       throw new ControlArgumentError(`request is not JSON: ${messageOf(error)}`);
     }
     if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-      throw new ControlArgumentError(`a request is a JSON object {"command": NAME, "args": {...}} (got ${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+      throw new ControlArgumentError(`a request is a JSON object {"command": NAME, "args": {...}} (got ${shortened(line)})`);
     }
     const { command: name, args } = checkArgs(REQUEST, request, 'request');
     const command = this.commands.get(name);
-    if (!command) throw new ControlArgumentError(`unknown command ${JSON.stringify(name)} (known: ${[...this.commands.keys()].join(', ')})`);
+    if (!command) throw new ControlArgumentError(`unknown command ${shortened(JSON.stringify(name))} (known: ${[...this.commands.keys()].join(', ')})`);
     return { command, args: checkArgs(command.args, args, 'args') };
   }
 }
@@ -146,6 +146,11 @@ const REQUEST = { command: stringArg, args: optional((value: unknown) => value) 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+/** At most 60 characters of what a client sent, for an error line. */
+function shortened(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
 }
 
 function messageOf(error: unknown): string {

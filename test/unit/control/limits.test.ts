@@ -150,6 +150,17 @@ describe('control socket limits', () => {
     await subscribed(control, listener);
   });
 
+  it('drops a client that stops reading its one-shot reply', async () => {
+    control = await startTestControl({ maxClients: 1, idleTimeoutMs: 200 });
+    const stalled = new LineClient(control.path, '{"command":"stats"}\n');
+    stalled.socket.pause();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await exchange(control.path, '{"command":"stats"}\n')).toEqual([{ ok: false, error: 'too many control clients (at most 1 at once)' }]);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await exchange(control.path, '{"command":"stats"}\n')).map((reply) => reply.ok)).toEqual([true]);
+    stalled.socket.destroy();
+  });
+
   it('takes at most maxClients at once; one more is told so', async () => {
     control = await startTestControl({ maxClients: 3 });
     const held = [new LineClient(control.path), new LineClient(control.path), new LineClient(control.path, EVENTS_REQUEST)];
