@@ -4,9 +4,9 @@
  * there dropped as interface-down.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
+import { Topology, destroyNamespace, uniqueTag } from '../../scripts/netns-topology.ts';
 import { startRouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
 import { leftoversOf } from '../support/lab-process.ts';
@@ -35,14 +35,20 @@ routers:
       - { name: left0, segment: left, address: 10.8.1.1/24 }
       - { name: right0, segment: right, address: 10.8.2.1/24 }
 `);
-    expect(existsSync(socket)).toBe(true);
-    expect(spawnSync('ip', ['netns', 'exec', `${tag}-a`, 'ping', '-c', '1', '-W', '2', '10.8.2.2']).status).toBe(0);
-    const pid = lab.child.pid!;
-    lab.child.kill('SIGHUP');
-    expect(await exited(lab.child)).toEqual({ code: 0, signal: null });
-    expect(lab.output()).toContain('vrouter: SIGHUP: interfaces removed, stopped');
-    expect(leftoversOf(tag, socket, pid)).toEqual([]);
-    await lab.stop();
+    try {
+      expect(existsSync(socket)).toBe(true);
+      expect(spawnSync('ip', ['netns', 'exec', `${tag}-a`, 'ping', '-c', '1', '-W', '2', '10.8.2.2']).status).toBe(0);
+      const pid = lab.child.pid!;
+      lab.child.kill('SIGHUP');
+      expect(await exited(lab.child)).toEqual({ code: 0, signal: null });
+      expect(lab.output()).toContain('vrouter: SIGHUP: interfaces removed, stopped');
+      expect(leftoversOf(tag, socket, pid)).toEqual([]);
+    } finally {
+      // What a router killed by the signal would have left.
+      for (const host of ['a', 'b']) destroyNamespace(`${tag}-${host}`);
+      rmSync(socket, { force: true });
+      await lab.stop();
+    }
   });
 });
 
