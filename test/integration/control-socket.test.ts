@@ -279,7 +279,8 @@ describe('memory a client can hold in the router', () => {
   };
 
   it('a conntrack -E that stops reading costs a bounded amount, is told ENOBUFS, and goes on', async () => {
-    const listener = spawnKept(process.execPath, [VROUTER_BIN, 'conntrack', '-E', '-e', 'NEW', '--socket', socket]);
+    // Every event: each new flow is a NEW and, the table being full, an early drop's DESTROY.
+    const listener = spawnKept(process.execPath, [VROUTER_BIN, 'conntrack', '-E', '--socket', socket]);
     const seen = output(listener);
     await until('the listener to subscribe', () => {
       udpFlood(1, 61000);
@@ -306,7 +307,7 @@ describe('memory a client can hold in the router', () => {
     const flows = await flood(200_000);
     const grown = rssKiB(pid) - before;
     expect(flows).toBeGreaterThan(50_000);
-    expect(grown, `RSS grew by ${grown} KiB for ${flows} new flows`).toBeLessThan(16 * 1024);
+    expect(grown, `RSS grew by ${grown} KiB for ${flows} new flows`).toBeLessThan(32 * 1024);
     listener.kill('SIGCONT');
     await until('the ENOBUFS warning', () => seen.err().includes('WARNING: We have hit ENOBUFS! We are losing events.'));
     const after = seen.out().length;
