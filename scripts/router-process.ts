@@ -24,7 +24,7 @@ export async function startRouterProcess(yaml: string, readyTimeoutMs = 20_000):
   const dir = mkdtempSync(join(tmpdir(), 'vrouter-'));
   const configFile = join(dir, 'router.yaml');
   writeFileSync(configFile, yaml);
-  const controlSocket = /^control:\s*(\S+)/m.exec(yaml)?.[1] ?? '';
+  const controlSocket = /^control:\s*(?:\{\s*path:\s*)?([^\s,}]+)/m.exec(yaml)?.[1] ?? '';
   const child = spawn(process.execPath, [VROUTER_BIN, 'run', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

@@ -5,11 +5,10 @@
  * quietly, as Ctrl-C does. What the router sends after its reply line is the pcapng stream itself.
  */
 import { createWriteStream } from 'node:fs';
-import { createConnection } from 'node:net';
 import type { Writable } from 'node:stream';
 import { CaptureFilterError, compileCaptureFilter } from './capture/capture-filter.ts';
 import { UsageError } from './cli-errors.ts';
-import { connectionError, ControlError, requestLine } from './control-client.ts';
+import { connectControl, connectionError, ControlError, requestLine } from './control-client.ts';
 
 export const CAPTURE_USAGE = 'usage: vrouter capture [--router R] [-i IFACE]... -w FILE|- [-c N] [FILTER-EXPR]';
 
@@ -55,10 +54,10 @@ function parseCaptureArgs(argv: string[]): CaptureArgs {
 
 export async function runCapture(socketPath: string, argv: string[]): Promise<void> {
   const args = parseCaptureArgs(argv);
+  const socket = connectControl(socketPath);
   const out: Writable = args.output === '-' ? process.stdout : createWriteStream(args.output);
   // A reader of stdout that goes away (`| head`) ends the capture, without a stack trace.
   out.on('error', () => socket.destroy());
-  const socket = createConnection(socketPath);
   const stop = (): void => void socket.end();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -96,6 +96,14 @@ export async function runConntrack(socket: string, argv: string[]): Promise<void
   }
 }
 
+/**
+ * conntrack -E's first line when its netlink socket overran (recv failed with ENOBUFS); it goes
+ * on listening. The rest says what overran here: the router's queue for this listener.
+ */
+const ENOBUFS_WARNING =
+  'WARNING: We have hit ENOBUFS! We are losing events.\n' +
+  'This message means that this listener did not read events as fast as the router made them.\n';
+
 async function runEvents(socket: string, call: ConntrackInvocation, args: Record<string, unknown>): Promise<void> {
   const table = call.table === 'expect' ? 'expect' : 'conntrack';
   if (call.readyFile !== undefined) rmSync(call.readyFile, { force: true });
@@ -123,7 +131,7 @@ async function runEvents(socket: string, call: ConntrackInvocation, args: Record
     } else {
       process.stdout.write(`${call.output.timestamp ? eventTimestamp(microseconds, table) : ''}${String(result)}\n`);
     }
-  });
+  }, () => process.stderr.write(ENOBUFS_WARNING));
   function stop(): void {
     stopping = true;
     stream.cancel();

@@ -17,7 +17,13 @@ export async function runTrace(socketPath: string, argv: string[]): Promise<void
     if (error instanceof CaptureFilterError) throw new UsageError(`trace filter: ${error.message}`);
     throw error;
   }
-  const request = controlRequest(socketPath, 'trace', { filter }, (line) => process.stdout.write(`${String(line)}\n`));
+  const request = controlRequest(
+    socketPath,
+    'trace',
+    { filter },
+    (line) => process.stdout.write(`${String(line)}\n`),
+    (lost) => process.stderr.write(`vrouter trace: ${lost} lines lost: this listener did not read them as fast as the router made them\n`),
+  );
   process.once('SIGINT', request.cancel);
   process.once('SIGTERM', request.cancel);
   // A reader that goes away (`| head`) ends the trace quietly.

@@ -53,7 +53,7 @@ export function socketPath(argv: string[]): string {
   const socket = takeOption(argv, '--socket');
   const config = takeOption(argv, '--config');
   if (socket) return socket;
-  if (config) return loadLabFile(config, { namespaceExists: () => true }).control;
+  if (config) return loadLabFile(config, { namespaceExists: () => true }).control.path;
   return DEFAULT_CONTROL_SOCKET;
 }
 
@@ -86,9 +86,9 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(`vrouter: ${signal}: interfaces removed, stopped\n`);
     process.exit(0);
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control}\n`);
+  // A hangup (the terminal or the ssh session went away) stops it as cleanly as an interrupt.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
+  process.stdout.write(`vrouter ready: ${describeLab(lab)} control ${lab.control.path}\n`);
 }
 
 /** `vrouter COMMAND --help`: that command's lines of the usage, exit 0. */

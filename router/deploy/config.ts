@@ -10,10 +10,11 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isSeq, type Document, type LineCounter } from 'yaml';
 import { networkOf, parseIpv4Address, parseIpv4Prefix, type Prefix } from '../core/addresses.ts';
 import { DEFAULT_CONNTRACK, type ConntrackSpec, type RulesSpec } from '../stack/build-router.ts';
+import { readControl } from './control-config.ts';
+import { DEFAULT_CONTROL_SOCKET, controlSocketAt, type ControlSocketSpec } from './control-socket.ts';
 
 export { ConfigError, ConfigErrors } from './config-errors.ts';
-
-export const DEFAULT_CONTROL_SOCKET = '/tmp/vrouter.sock';
+export { DEFAULT_CONTROL_SOCKET } from './control-socket.ts';
 export const DEFAULT_MTU = 1500;
 /** The kernel's ranges for an IPv4 link MTU (IPV4_MIN_MTU) and a TUN device (IP_MAX_MTU). */
 export const MIN_MTU = 68;
@@ -48,7 +49,7 @@ export interface HelpersConfig {
 
 export interface RouterConfig {
   file: string;
-  control: string;
+  control: ControlSocketSpec;
   /** `capture: FILE.pcapng`, resolved against the config's directory; null without. */
   capture: string | null;
   interfaces: InterfaceConfig[];
@@ -191,7 +192,7 @@ export function parseRouterConfig(reader: ConfigReader, options: LoadOptions = {
   const problems = new ConfigProblems(reader);
   const top = problems.map([], ROUTER_KEYS) ?? {};
 
-  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : problems.check(() => reader.string(['control'], top.control), DEFAULT_CONTROL_SOCKET);
+  const control = problems.check(() => readControl(reader, top.control, ['control']), controlSocketAt(DEFAULT_CONTROL_SOCKET));
   const capture = top.capture === undefined ? null : problems.check(() => readCapturePath(reader, ['capture'], top.capture), null);
   if (top.interfaces === undefined) problems.check(() => reader.fail(['interfaces'], undefined, 'is required: list the router\'s interfaces'), null);
   const { interfaces, named } = top.interfaces === undefined ? { interfaces: [], named: new Map() } : readInterfaces(problems, exists);

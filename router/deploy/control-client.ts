@@ -1,5 +1,6 @@
 /** Client side of the control socket (see control-server.ts), for the `vrouter` tools. */
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import { checkSocketToConnect } from './control-socket.ts';
 
 export class ControlError extends Error {
   readonly code = 'EVROUTERCONTROL';
@@ -34,8 +35,33 @@ export function connectionError(path: string, error: NodeJS.ErrnoException): Con
 }
 
 /**
+ * Connects to the router's socket, once it and its directory are ones nobody else could have put
+ * there (control-socket.ts): nothing is sent to a listener someone planted. Throws ControlError.
+ */
+export function connectControl(path: string): Socket {
+  try {
+    checkSocketToConnect(path);
+  } catch (error) {
+    throw new ControlError((error as Error).message);
+  }
+  return createConnection(path);
+}
+
+/** A reply line: a result, the router's refusal, or (to a listener) how many events it lost. */
+interface ReplyLine {
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+  /** The code of the router's error (EVROUTERRULES: it refused the rules sent). */
+  code?: string;
+  errno?: string;
+  lost?: number;
+}
+
+/**
  * Sends one request and calls `onResult` for every result line until the router closes the
- * connection (one line for one-shot commands, one per event for streaming ones).
+ * connection (one line for one-shot commands, one per event for streaming ones). A listener that
+ * fell behind is told how many events it lost (`onLost`; the router's ENOBUFS) and goes on.
  * Resolves when the connection ends; rejects with the router's error message or a socket error.
  */
 export function controlRequest(
@@ -43,8 +69,14 @@ export function controlRequest(
   command: string,
   args: Record<string, unknown>,
   onResult: (result: unknown) => void,
+  onLost: (lost: number) => void = () => {},
 ): { done: Promise<void>; cancel: () => void } {
-  const socket = createConnection(path);
+  let socket: Socket;
+  try {
+    socket = connectControl(path);
+  } catch (error) {
+    return { done: Promise.reject(error as Error), cancel: () => {} };
+  }
   const done = new Promise<void>((resolve, reject) => {
     let buffered = '';
     let failed: Error | null = null;
@@ -56,8 +88,16 @@ export function controlRequest(
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
-        const message = JSON.parse(line) as { ok: boolean; result?: unknown; error?: string; code?: string };
+        let message: ReplyLine;
+        try {
+          message = JSON.parse(line) as ReplyLine;
+        } catch {
+          failed = new ControlError(`control socket ${path}: the router's reply is not JSON`);
+          socket.destroy();
+          return;
+        }
         if (message.ok) onResult(message.result);
+        else if (message.errno === 'ENOBUFS') onLost(message.lost ?? 0);
         else failed = new ControlError(message.error ?? 'request failed', message.code ?? null);
       }
     });

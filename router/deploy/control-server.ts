@@ -5,50 +5,55 @@
  * error the handler threw, when it has one, e.g. EVROUTERRULES for refused rules). Streaming commands (event
  * listeners) keep the connection open and send a line per event until the client goes away.
  * Commands come from an explicit registry, so each module adds its own.
+ *
+ * Whatever a client sends, the answer is a reply: a line that is not JSON, not a request object,
+ * names no known command or carries arguments the command does not declare is refused with an
+ * error line, and a handler's exception becomes one too. Nothing a client sends reaches the
+ * event loop as an exception. What a client can make the router hold is bounded: the number of
+ * clients here, the request line, time and queued output per client in control-connection.ts.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { applySocketAccess, bindOwnerOnly, checkSocketFile, controlSocketAt, prepareSocketDirectory, type ControlSocketSpec } from './control-socket.ts';
+import { ControlArgumentError, checkArgs, optional, stringArg } from './control-args.ts';
+import type { ControlCommand } from './command-registry.ts';
+import { ControlConnection, DEFAULT_CONTROL_LIMITS, type ControlLimits } from './control-connection.ts';
 
-export interface ControlReply {
-  send(result: unknown): void;
-  fail(message: string, code?: string): void;
-  /** Closes the connection; for one-shot commands `send` already does. */
-  end(): void;
-  /** Called when the client disconnects; streaming handlers unsubscribe here. */
-  onClose(listener: () => void): void;
-  /**
-   * The connection itself, for a stream of bytes after the reply line (a capture's pcapng):
-   * nothing more is framed as JSON lines on it.
-   */
-  raw(): Writable;
-}
-
-/** A one-shot handler returns its result (or throws a message); a streaming one returns nothing and uses `reply`. */
-export type ControlHandler = (args: Record<string, unknown>, reply: ControlReply) => unknown;
-
-export interface ControlCommand {
-  handler: ControlHandler;
-  streaming?: boolean;
-}
-
-const MAX_REQUEST_BYTES = 1 << 20;
+// Where callers have always found them.
+export type { ControlCommand, ControlHandler, ControlReply } from './command-registry.ts';
 
 export class ControlServer {
   private readonly commands = new Map<string, ControlCommand>();
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
 
-  constructor(readonly path: string) {}
+  readonly spec: ControlSocketSpec;
+
+  /** `socket`: a path (mode 0600, the router's group) or the config's `{ path, group, mode }`. */
+  constructor(
+    socket: string | ControlSocketSpec,
+    private readonly limits: ControlLimits = DEFAULT_CONTROL_LIMITS,
+  ) {
+    this.spec = typeof socket === 'string' ? controlSocketAt(socket) : socket;
+  }
+
+  get path(): string {
+    return this.spec.path;
+  }
 
   register(name: string, command: ControlCommand): void {
     if (this.commands.has(name)) throw new Error(`control command ${name} registered twice`);
     this.commands.set(name, command);
   }
 
-  /** Refuses to take over a socket another live router answers on; removes a stale one. */
-  static async claimPath(path: string): Promise<void> {
-    if (!existsSync(path)) return;
+  /**
+   * Makes the socket's directory if missing; refuses a directory or socket others could have put
+   * there (control-socket.ts), and a socket another live router answers on; removes a stale one.
+   */
+  static async claim(spec: ControlSocketSpec): Promise<void> {
+    prepareSocketDirectory(spec);
+    const path = spec.path;
+    if (!checkSocketFile(path)) return;
     const live = await new Promise<boolean>((resolve) => {
       const probe = createConnection(path);
       probe.once('connect', () => {
@@ -65,11 +70,19 @@ export class ControlServer {
     return new Promise((resolve, reject) => {
       const server = createServer((socket) => this.accept(socket));
       server.once('error', reject);
-      server.listen(this.path, () => {
+      bindOwnerOnly(() => server.listen(this.path, () => {
         server.off('error', reject);
+        try {
+          applySocketAccess(this.spec);
+        } catch (error) {
+          server.close();
+          return reject(error as Error);
+        }
+        // Accepting can fail later (EMFILE); the clients already connected go on.
+        server.on('error', () => {});
         this.server = server;
         resolve();
-      });
+      }));
     });
   }
 
@@ -81,51 +94,21 @@ export class ControlServer {
   }
 
   private accept(socket: Socket): void {
+    const connection = new ControlConnection(socket, this.limits, (line) => this.dispatch(line, connection));
+    if (this.sockets.size >= this.limits.maxClients) return connection.refuse(`too many control clients (at most ${this.limits.maxClients} at once)`);
     this.sockets.add(socket);
-    let buffered = '';
-    let handled = false;
-    const closeListeners: (() => void)[] = [];
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      for (const listener of closeListeners) listener();
-    });
-    socket.on('error', () => socket.destroy());
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      if (handled) return;
-      buffered += chunk;
-      if (buffered.length > MAX_REQUEST_BYTES) return socket.destroy();
-      const newline = buffered.indexOf('\n');
-      if (newline < 0) return;
-      handled = true;
-      this.dispatch(buffered.slice(0, newline), socket, closeListeners);
-    });
+    socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private dispatch(line: string, socket: Socket, closeListeners: (() => void)[]): void {
-    const write = (message: unknown): void => {
-      if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
-    };
-    const reply: ControlReply = {
-      send: (result) => write({ ok: true, result }),
-      fail: (error, code) => write(code === undefined ? { ok: false, error } : { ok: false, error, code }),
-      end: () => socket.end(),
-      onClose: (listener) => closeListeners.push(listener),
-      raw: () => socket,
-    };
-    let request: { command?: unknown; args?: unknown };
+  private dispatch(line: string, connection: ControlConnection): void {
+    let command: ControlCommand;
+    let args: Record<string, unknown>;
     try {
-      request = JSON.parse(line) as typeof request;
-    } catch {
-      reply.fail('request is not JSON');
-      return reply.end();
+      ({ command, args } = this.parseRequest(line));
+    } catch (error) {
+      return connection.refuse(messageOf(error));
     }
-    const command = typeof request.command === 'string' ? this.commands.get(request.command) : undefined;
-    if (!command) {
-      reply.fail(`unknown command ${JSON.stringify(request.command)} (known: ${[...this.commands.keys()].join(', ')})`);
-      return reply.end();
-    }
-    const args = (request.args && typeof request.args === 'object' ? request.args : {}) as Record<string, unknown>;
+    const reply = connection.reply(command.streaming === true);
     try {
       const result = command.handler(args, reply);
       if (!command.streaming) {
@@ -133,9 +116,43 @@ export class ControlServer {
         reply.end();
       }
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      reply.fail((error as Error).message, typeof code === 'string' ? code : undefined);
+      reply.fail(messageOf(error), codeOf(error));
       reply.end();
     }
   }
+
+  /** The command a request line names and its checked arguments; throws ControlArgumentError. */
+  private parseRequest(line: string): { command: ControlCommand; args: Record<string, unknown> } {
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch (error) {
+      throw new ControlArgumentError(`request is not JSON: ${messageOf(error)}`);
+    }
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+      throw new ControlArgumentError(`a request is a JSON object {"command": NAME, "args": {...}} (got ${shortened(line)})`);
+    }
+    const { command: name, args } = checkArgs(REQUEST, request, 'request');
+    const command = this.commands.get(name);
+    if (!command) throw new ControlArgumentError(`unknown command ${shortened(JSON.stringify(name))} (known: ${[...this.commands.keys()].join(', ')})`);
+    return { command, args: checkArgs(command.args, args, 'args') };
+  }
+}
+
+/** A request line: `{"command": NAME, "args": {...}}`; the arguments are checked by the command. */
+const REQUEST = { command: stringArg, args: optional((value: unknown) => value) };
+
+/** The code of a handler's error (EVROUTERRULES: refused rules), for the client to act on. */
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** At most 60 characters of what a client sent, for an error line. */
+function shortened(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

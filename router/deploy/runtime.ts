@@ -28,7 +28,7 @@ export function routerSpecOf(config: RouterConfig): RouterSpec {
 }
 
 export async function startRouter(config: RouterConfig, log = new RateLimitedLog()): Promise<RunningRouter> {
-  await ControlServer.claimPath(config.control);
+  await ControlServer.claim(config.control);
   const built = buildRouter(routerSpecOf(config), { log });
   const { router } = built;
   const ports: TunPort[] = [];

@@ -14,35 +14,41 @@
 import type { PacketTracer } from '../core/observer.ts';
 import type { Router } from '../path/router.ts';
 import { CaptureFilterError, compileCaptureFilter } from './capture/capture-filter.ts';
+import { defineCommand } from './command-registry.ts';
+import { optional, stringArg } from './control-args.ts';
 import type { ControlServer } from './control-server.ts';
 
 export function registerTraceCommand(control: ControlServer, routers: ReadonlyMap<string, Router>): void {
-  control.register('trace', {
-    streaming: true,
-    handler: (args, reply) => {
-      let filter;
-      try {
-        filter = compileCaptureFilter(typeof args.filter === 'string' ? args.filter : '');
-      } catch (error) {
-        if (error instanceof CaptureFilterError) throw new Error(`trace filter: ${error.message}`);
-        throw error;
-      }
-      const wanted = args.router === undefined || args.router === null ? null : String(args.router);
-      if (wanted !== null && !routers.has(wanted)) throw new Error(`no router ${JSON.stringify(wanted)} to trace (routers: ${[...routers.keys()].join(', ')})`);
-      const traced = [...routers].filter(([name]) => wanted === null || name === wanted);
-      const busy = traced.find(([, router]) => router.tracer !== null);
-      if (busy) throw new Error(`router ${busy[0]} is already being traced`);
-      const matches = filter.matches;
-      for (const [name, router] of traced) {
-        const tracer: PacketTracer = {
-          wants: (buf) => matches(buf, 0, buf.length),
-          line: (packet, text) => reply.send(`trace ${name}:${packet.id} ${text}`),
-        };
-        router.tracer = tracer;
-      }
-      reply.onClose(() => {
-        for (const [, router] of traced) router.tracer = null;
-      });
-    },
-  });
+  control.register(
+    'trace',
+    defineCommand(
+      { filter: optional(stringArg), router: optional(stringArg) },
+      (args, reply) => {
+        let filter;
+        try {
+          filter = compileCaptureFilter(args.filter ?? '');
+        } catch (error) {
+          if (error instanceof CaptureFilterError) throw new Error(`trace filter: ${error.message}`);
+          throw error;
+        }
+        const wanted = args.router ?? null;
+        if (wanted !== null && !routers.has(wanted)) throw new Error(`no router ${JSON.stringify(wanted)} to trace (routers: ${[...routers.keys()].join(', ')})`);
+        const traced = [...routers].filter(([name]) => wanted === null || name === wanted);
+        const busy = traced.find(([, router]) => router.tracer !== null);
+        if (busy) throw new Error(`router ${busy[0]} is already being traced`);
+        const matches = filter.matches;
+        for (const [name, router] of traced) {
+          const tracer: PacketTracer = {
+            wants: (buf) => matches(buf, 0, buf.length),
+            line: (packet, text) => reply.send(`trace ${name}:${packet.id} ${text}`),
+          };
+          router.tracer = tracer;
+        }
+        reply.onClose(() => {
+          for (const [, router] of traced) router.tracer = null;
+        });
+      },
+      { streaming: true },
+    ),
+  );
 }

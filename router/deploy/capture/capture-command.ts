@@ -6,42 +6,47 @@
  * Arguments: `interfaces` (the -i selectors), `filter` (a tcpdump expression), `count`, and the
  * lab's `router` (only that router's interfaces).
  */
+import { defineCommand } from '../command-registry.ts';
+import { integerArg, listArg, optional, stringArg } from '../control-args.ts';
 import type { ControlServer } from '../control-server.ts';
 import { CaptureFilterError, compileCaptureFilter } from './capture-filter.ts';
 import type { CaptureHub } from './capture-hub.ts';
 import { CaptureSession } from './capture-session.ts';
 import { StreamSink } from './capture-sink.ts';
 
-export function registerCaptureCommand(control: ControlServer, hub: CaptureHub): void {
-  control.register('capture', {
-    streaming: true,
-    handler: (args, reply) => {
-      const interfaces = stringList(args.interfaces, 'interfaces');
-      const count = args.count === undefined ? 0 : args.count;
-      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new Error(`capture count ${JSON.stringify(count)} is not a whole number >= 0`);
-      const router = args.router === undefined || args.router === null ? null : String(args.router);
-      let filter;
-      try {
-        filter = compileCaptureFilter(typeof args.filter === 'string' ? args.filter : '');
-      } catch (error) {
-        if (error instanceof CaptureFilterError) throw new Error(`capture filter: ${error.message}`);
-        throw error;
-      }
-      const known = hub.interfaceNames().filter((name) => router === null || name.startsWith(`${router}:`));
-      if (router !== null && known.length === 0) throw new Error(`no router ${JSON.stringify(router)} to capture on`);
-      const unknown = interfaces.filter((selector) => !known.some((name) => name === selector || name.endsWith(`:${selector}`)));
-      if (unknown.length) throw new Error(`no interface ${unknown.join(', ')} to capture on (interfaces: ${known.join(', ')})`);
-      reply.send({ interfaces: known.filter((name) => interfaces.length === 0 || interfaces.some((s) => name === s || name.endsWith(`:${s}`))) });
-      const session = new CaptureSession({ sink: new StreamSink(reply.raw()), filter, count, interfaces, userApplication: 'vrouter capture' });
-      hub.start(session, router);
-      reply.onClose(() => void session.close());
-      void session.done.then(() => reply.end());
-    },
-  });
-}
+const MAX_SELECTORS = 256;
 
-function stringList(value: unknown, name: string): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new Error(`capture ${name} must be a list of names`);
-  return value as string[];
+export function registerCaptureCommand(control: ControlServer, hub: CaptureHub): void {
+  control.register(
+    'capture',
+    defineCommand(
+      {
+        interfaces: optional(listArg(stringArg, MAX_SELECTORS)),
+        filter: optional(stringArg),
+        count: optional(integerArg(0, Number.MAX_SAFE_INTEGER)),
+        router: optional(stringArg),
+      },
+      (args, reply) => {
+        const interfaces = args.interfaces ?? [];
+        const router = args.router ?? null;
+        let filter;
+        try {
+          filter = compileCaptureFilter(args.filter ?? '');
+        } catch (error) {
+          if (error instanceof CaptureFilterError) throw new Error(`capture filter: ${error.message}`);
+          throw error;
+        }
+        const known = hub.interfaceNames().filter((name) => router === null || name.startsWith(`${router}:`));
+        if (router !== null && known.length === 0) throw new Error(`no router ${JSON.stringify(router)} to capture on`);
+        const unknown = interfaces.filter((selector) => !known.some((name) => name === selector || name.endsWith(`:${selector}`)));
+        if (unknown.length) throw new Error(`no interface ${unknown.join(', ')} to capture on (interfaces: ${known.join(', ')})`);
+        reply.send({ interfaces: known.filter((name) => interfaces.length === 0 || interfaces.some((s) => name === s || name.endsWith(`:${s}`))) });
+        const session = new CaptureSession({ sink: new StreamSink(reply.raw()), filter, count: args.count ?? 0, interfaces, userApplication: 'vrouter capture' });
+        hub.start(session, router);
+        reply.onClose(() => void session.close());
+        void session.done.then(() => reply.end());
+      },
+      { streaming: true },
+    ),
+  );
 }

@@ -5,7 +5,8 @@
  */
 import { formatIpv4Address } from '../../core/addresses.ts';
 import type { BuiltRouter } from '../../stack/build-router.ts';
-import { CommandSet } from '../command-registry.ts';
+import { CommandSet, defineCommand } from '../command-registry.ts';
+import { booleanArg, integerArg, numberArg, optional, recordArg, stringArg } from '../control-args.ts';
 import type { ControlServer } from '../control-server.ts';
 import { registerRouterCommands, type InterfaceDescription } from '../router-commands.ts';
 import type { ImpairmentSettings } from './impairment.ts';
@@ -19,34 +20,51 @@ export function registerLabCommands(control: ControlServer, lab: LabSpec, router
     registerRouterCommands(set, routers.get(router.name)!, router.segments.map((name) => describeAttachment(lab, segments.get(name)!)));
     perRouter.set(router.name, set);
   }
-  const pick = (args: Record<string, unknown>): CommandSet => {
+  const pick = (wanted: string | undefined): CommandSet => {
     const names = [...perRouter.keys()];
-    const wanted = args.router;
-    if (wanted === undefined || wanted === null) {
+    if (wanted === undefined) {
       if (names.length === 1) return perRouter.get(names[0]!)!;
       throw new Error(`this lab has routers ${names.join(', ')}: name one with --router NAME`);
     }
-    const set = typeof wanted === 'string' ? perRouter.get(wanted) : undefined;
+    const set = perRouter.get(wanted);
     if (!set) throw new Error(`no router ${JSON.stringify(wanted)} in lab ${lab.name} (routers: ${names.join(', ')})`);
     return set;
   };
+  // Every tool sends --router when given one, also to the lab's own commands.
+  const router = optional(stringArg);
   const first = perRouter.values().next().value as CommandSet | undefined;
   for (const [name, command] of first?.commands ?? []) {
+    // Every router registers the same commands with the same arguments.
     control.register(name, {
+      args: { ...command.args, router },
+      handler: (args, reply) => pick(args.router as string | undefined).commands.get(name)!.handler(args, reply),
       ...(command.streaming ? { streaming: true } : {}),
-      handler: (args, reply) => pick(args).commands.get(name)!.handler(args, reply),
     });
   }
-  control.register('lab', { handler: () => describe(lab, segments) });
-  control.register('link', {
-    handler: (args) => {
-      const segment = typeof args.segment === 'string' ? segments.get(args.segment) : undefined;
+  control.register('lab', defineCommand({ router }, () => describe(lab, segments)));
+  control.register(
+    'link',
+    defineCommand({ segment: stringArg, settings: LINK_SETTINGS, router }, (args) => {
+      const segment = segments.get(args.segment);
       if (!segment) throw new Error(`no segment ${JSON.stringify(args.segment)} in lab ${lab.name} (segments: ${[...segments.keys()].join(', ')})`);
-      const settings = (args.settings ?? {}) as Partial<ImpairmentSettings>;
-      return { segment: segment.name, settings: segment.configure(settings) };
-    },
-  });
+      return { segment: segment.name, settings: segment.configure(args.settings) };
+    }),
+  );
 }
+
+/** `vrouter link`'s settings as the CLI sends them (impairment-words.ts parsed them): ms, %, bit/s. */
+const duration = optional(numberArg(0, 3_600_000));
+const percent = optional(numberArg(0, 100));
+const LINK_SETTINGS: (value: unknown, name: string) => Partial<ImpairmentSettings> = recordArg({
+  delay: duration,
+  jitter: duration,
+  loss: percent,
+  duplicate: percent,
+  reorder: percent,
+  rate: optional(numberArg(0, 1e15)),
+  limit: optional(integerArg(1, 1_000_000)),
+  down: optional(booleanArg),
+});
 
 function describeAttachment(lab: LabSpec, segment: Segment): InterfaceDescription {
   const hosts = segment.members.filter((member) => member.kind === MemberKind.HOST);

@@ -19,7 +19,6 @@ import { ConfigProblems } from '../config-errors.ts';
 import {
   ConfigReader,
   DEFAULT_CONNTRACK,
-  DEFAULT_CONTROL_SOCKET,
   DEFAULT_MTU,
   INTERFACE_NAME,
   MAX_MTU,
@@ -33,6 +32,8 @@ import {
   type Path,
 } from '../config.ts';
 import { namespaceExists } from '../namespaces.ts';
+import { readControl } from '../control-config.ts';
+import { DEFAULT_CONTROL_SOCKET, controlSocketAt } from '../control-socket.ts';
 import { IMPAIRMENT_KEYS, ImpairmentValueError } from './impairment-words.ts';
 import type { ImpairmentSettings } from './impairment.ts';
 import { seedOf, type HostInterfaceSpec, type HostSpec, type LabRouterSpec, type LabSpec, type SegmentSpec } from './lab-spec.ts';
@@ -65,7 +66,7 @@ export function parseLab(reader: ConfigReader, options: LoadOptions = {}, root: 
     if (!LAB_NAME.test(value)) reader.fail([...root, 'name'], value, 'must be 1-32 of A-Z a-z 0-9 _ . - (namespaces are named <name>-<host>)');
     return value;
   }, 'lab');
-  const control = top.control === undefined ? DEFAULT_CONTROL_SOCKET : problems.check(() => reader.string([...root, 'control'], top.control), DEFAULT_CONTROL_SOCKET);
+  const control = problems.check(() => readControl(reader, top.control, [...root, 'control']), controlSocketAt(DEFAULT_CONTROL_SOCKET));
   const capture = top.capture === undefined ? null : problems.check(() => readCapturePath(reader, [...root, 'capture'], top.capture), null);
   if (top.hosts === undefined && top.routers === undefined) problems.check(() => reader.fail(root, undefined, 'a lab needs hosts: or routers:'), null);
 

@@ -8,8 +8,14 @@
  * `close()` undoes all of it: the TUNs (closing one deletes it), the default routes they displaced
  * in namespaces the lab did not make (netns-setup.ts), the namespaces the lab made (with what
  * still runs in them), the socket. A namespace the lab did not make is left in place.
+ *
+ * A host's namespace deleted under the running lab takes the host's TUN with it (its read fails
+ * with EBADFD): that is said once, and a router interface that no longer reaches anyone through
+ * its segment is marked down (`vrouter interfaces`), so what is routed to it is dropped as
+ * interface-down instead of written to a device that is gone.
  */
 import { formatIpv4Address } from '../../core/addresses.ts';
+import type { RouterInterface } from '../../core/interfaces.ts';
 import { RateLimitedLog } from '../../core/rate-limited-log.ts';
 import { buildRouter, type BuiltRouter } from '../../stack/build-router.ts';
 import { CaptureHub } from '../capture/capture-hub.ts';
@@ -25,7 +31,7 @@ import { registerLabCommands } from './lab-commands.ts';
 import type { LabSpec } from './lab-spec.ts';
 import { seededRandom } from './random.ts';
 import { Scheduler } from './scheduler.ts';
-import { Segment } from './segment.ts';
+import { Segment, type SegmentMember } from './segment.ts';
 
 export interface RunningLab {
   readonly spec: LabSpec;
@@ -41,7 +47,7 @@ export class LabSetupError extends Error {
 }
 
 export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promise<RunningLab> {
-  await ControlServer.claimPath(lab.control);
+  await ControlServer.claim(lab.control);
   const undo: (() => void)[] = [];
   const undoAll = (): void => {
     while (undo.length) {
@@ -79,29 +85,41 @@ export async function startLab(lab: LabSpec, log = new RateLimitedLog()): Promis
       createNamespace(host.netns);
       undo.push(() => destroyNamespace(host.netns));
     }
+    const routerLinks = new Map<SegmentMember, { router: string; link: RouterInterface }>();
     let tunCount = 0;
     for (const host of lab.hosts) {
       for (const link of host.interfaces) {
         const name = `${host.name}:${link.name}`;
+        const segment = segments.get(link.segment)!;
         const made = setUpInterface(
           { name: link.name, netns: host.netns, address: { address: link.gateway, prefixLength: link.address.prefixLength }, peer: link.address, mtu: link.mtu },
           tunCount++,
         );
+        let member: SegmentMember | null = null;
         const port = new TunPort(made.tun, {
-          onReadError: (errno) => log.log(`read-${name}`, `reading from ${name} failed: errno ${errno}`),
+          // Reading has stopped: the device is gone for the lab, whatever the cause.
+          onReadError: (errno) => {
+            const alone = member && segment.memberGone(member);
+            const stranded = alone ? routerLinks.get(alone) : undefined;
+            if (stranded) stranded.link.up = false;
+            const gone = namespaceExists(host.netns) ? '' : `network namespace ${host.netns} is gone, `;
+            const down = stranded ? `; router ${stranded.router} interface ${stranded.link.name} marked down` : '';
+            log.log(`lost-${name}`, `host ${host.name} interface ${link.name}: ${gone}reading its TUN failed with errno ${errno}${down}`);
+          },
           onFault: (error) => log.log('internal-error', (error as Error).stack ?? String(error)),
         });
         undo.push(() => {
           made.restoreDefaultRoute();
           port.close();
         });
-        segments.get(link.segment)!.attachHost(name, link.address.address, link.gateway, port);
+        member = segment.attachHost(name, link.address.address, link.gateway, port);
       }
     }
     for (const router of lab.routers) {
       const built = routers.get(router.name)!;
       built.router.interfaces.forEach((link, i) => {
         const port = segments.get(router.segments[i]!)!.attachRouter(`${router.name}:${link.name}`, link.address, link.prefixLength);
+        routerLinks.set(port.member, { router: router.name, link });
         built.router.attach(link, port);
       });
     }

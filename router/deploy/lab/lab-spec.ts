@@ -6,6 +6,7 @@
  */
 import type { Prefix } from '../../core/addresses.ts';
 import type { RouterSpec } from '../../stack/build-router.ts';
+import type { ControlSocketSpec } from '../control-socket.ts';
 import type { ImpairmentSettings } from './impairment.ts';
 
 export interface SegmentSpec {
@@ -45,7 +46,7 @@ export interface LabSpec {
   /** Namespaces made for hosts are `<name>-<host>`. */
   name: string;
   file: string;
-  control: string;
+  control: ControlSocketSpec;
   /** A pcapng file every packet of the lab is captured to while it runs (`capture:`), or null. */
   capture: string | null;
   segments: SegmentSpec[];

@@ -37,6 +37,8 @@ export class SegmentMember {
   receiver: Receiver | null = null;
   /** A router interface's prefix length, to tell its connected subnet; 0 for hosts. */
   prefixLength = 0;
+  /** Its device went away (the host's namespace was deleted): nothing is delivered to it. */
+  gone = false;
 
   constructor(
     readonly segment: Segment,
@@ -138,6 +140,17 @@ export class Segment {
       this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf));
     });
     return member;
+  }
+
+  /**
+   * `member`'s device is gone: nothing more is delivered to it. Returns the router left alone on
+   * the segment by it (no one else can be reached through that interface any more), if any.
+   */
+  memberGone(member: SegmentMember): SegmentMember | null {
+    member.gone = true;
+    member.receiver = null;
+    const live = this.members.filter((other) => !other.gone);
+    return live.length === 1 && live[0]!.kind === MemberKind.ROUTER ? live[0]! : null;
   }
 
   ownerOf(address: number): SegmentMember | null {

@@ -59,7 +59,7 @@ export class VrouterBackend implements LabBackend {
   }
 
   toolCommand(step: ToolStep): { netns: string | null; command: Command } {
-    const argv = [process.execPath, VROUTER_BIN, ...step.argv, '--socket', this.lab.control, '--router', routerOf(this.lab, step)];
+    const argv = [process.execPath, VROUTER_BIN, ...step.argv, '--socket', this.lab.control.path, '--router', routerOf(this.lab, step)];
     return { netns: null, command: { argv, shell: false, text: step.argv.join(' ') } };
   }
 
@@ -77,7 +77,7 @@ export class VrouterBackend implements LabBackend {
   keepInstructions(): string[] {
     return [
       ...this.lab.hosts.map((h) => `enter ${h.name}:  ip netns exec ${h.netns} bash`),
-      `tools:       vrouter conntrack -L --socket ${this.lab.control} --router ${this.lab.routers[0]?.name ?? 'NAME'}`,
+      `tools:       vrouter conntrack -L --socket ${this.lab.control.path} --router ${this.lab.routers[0]?.name ?? 'NAME'}`,
       `take it down: press Ctrl-C here, or kill ${process.pid}`,
     ];
   }

@@ -64,7 +64,7 @@ describe('lab files', () => {
   it('reads the example: hosts in <name>-<host> namespaces (or the one named), routers on segments, impairments', () => {
     const lab = parseLabText(file, EXAMPLE, options);
     expect(lab.name).toBe('dnat');
-    expect(lab.control).toBe('/tmp/dnat.sock');
+    expect(lab.control).toEqual({ path: '/tmp/dnat.sock', group: null, mode: 0o600 });
     expect(lab.hosts.map((h) => [h.name, h.netns, h.ownsNetns, h.interfaces[0]!.name, h.interfaces[0]!.segment])).toEqual([
       ['laptop', 'dnat-laptop', true, 'eth0', 'home'],
       ['phone', 'dnat-phone', true, 'eth0', 'home'],

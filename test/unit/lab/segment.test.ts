@@ -140,4 +140,14 @@ describe('segment delivery', () => {
     expect(server.written).toHaveLength(1);
     expect(segment.impairment.counters.down).toBe(1);
   });
+
+  it('stops delivering to a member whose device is gone, and names the router it leaves alone', () => {
+    const lab = home();
+    const laptop = lab.segment.members.find((member) => member.name === 'laptop:eth0')!;
+    const phone = lab.segment.members.find((member) => member.name === 'phone:eth0')!;
+    expect(lab.segment.memberGone(laptop)).toBeNull();
+    lab.port.transmit(datagram('203.0.113.2', '192.168.1.10'), 0, 28 + 1, ip('192.168.1.10'));
+    expect(lab.laptop.written).toHaveLength(0);
+    expect(lab.segment.memberGone(phone)).toBe(lab.port.member);
+  });
 });

@@ -32,7 +32,7 @@ function refusal(text: string): ConfigError | ConfigErrors {
 describe('config', () => {
   it('reads the documented example', () => {
     const config = parseConfig('router.yaml', GOOD, options);
-    expect(config.control).toBe('/tmp/vr-demo.sock');
+    expect(config.control).toEqual({ path: '/tmp/vr-demo.sock', group: null, mode: 0o600 });
     expect(config.interfaces.map((x) => [x.name, x.netns, formatIpv4Address(x.address.address), x.address.prefixLength, formatIpv4Address(x.peer.address), x.mtu])).toEqual([
       ['lan0', 'client', '10.0.1.1', 24, '10.0.1.2', 1500],
       ['wan0', 'server', '203.0.113.1', 24, '203.0.113.2', 1400],
@@ -44,7 +44,7 @@ describe('config', () => {
 
   it('defaults the control socket', () => {
     const config = parseConfig('r.yaml', 'interfaces:\n  - { name: a, netns: client, address: 10.0.0.1/30, peer: 10.0.0.2/30 }\n', options);
-    expect(config.control).toBe(DEFAULT_CONTROL_SOCKET);
+    expect(config.control.path).toBe(DEFAULT_CONTROL_SOCKET);
   });
 
   it('keeps inline rules text with its starting line', () => {

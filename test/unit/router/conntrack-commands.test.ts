@@ -4,9 +4,9 @@
  * the kernel's statistics in conntrack-tools' format.
  */
 import { describe, expect, it } from 'vitest';
-import { CommandSet } from '../../../router/deploy/command-registry.ts';
+import { CommandSet, type ControlReply } from '../../../router/deploy/command-registry.ts';
 import { registerConntrackCommands } from '../../../router/deploy/conntrack-commands.ts';
-import type { ControlReply } from '../../../router/deploy/control-server.ts';
+import { checkArgs } from '../../../router/deploy/control-args.ts';
 import { Status } from '../../../netfilter/conntrack/status.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
 import { TcpFlag } from '../../../router/wire/tcp.ts';
@@ -21,7 +21,11 @@ function site(max?: number) {
   );
   const commands = new CommandSet();
   registerConntrackCommands(commands, router.netfilter.conntrack);
-  const call = (name: string, args: Record<string, unknown>, reply?: ControlReply): unknown => commands.commands.get(name)!.handler(args, reply!);
+  // As the control server calls a command: with the arguments checked as it declares them.
+  const call = (name: string, args: Record<string, unknown>, reply?: ControlReply): unknown => {
+    const command = commands.commands.get(name)!;
+    return command.handler(checkArgs(command.args, args, 'args'), reply!);
+  };
   const events: unknown[] = [];
   const sink: ControlReply = {
     send: (line) => void events.push(line),
@@ -43,8 +47,8 @@ describe('conntrack -D / -F over the control socket', () => {
     syn(40000);
     syn(40001);
     expect(call('conntrack-delete', { filter: { origSrcPort: 40000 }, portid: 31337 })).toHaveLength(1);
-    expect(() => call('conntrack-flush', { portid: -1 })).toThrow('portid must be a whole number from 0 to 4294967295, got -1');
-    expect(() => call('conntrack-delete', { portid: '7' })).toThrow('got "7"');
+    expect(() => call('conntrack-flush', { portid: -1 })).toThrow('args.portid: must be a whole number from 0 to 4294967295 (got -1)');
+    expect(() => call('conntrack-delete', { portid: '7' })).toThrow('(got "7")');
     expect(call('conntrack-flush', { portid: 4242 })).toBe(1);
     expect(events.filter((line) => String(line).startsWith('[DESTROY]')).map((line) => / sport=(\d+) .*?( \[USERSPACE\] portid=\d+)?$/.exec(String(line))?.slice(1))).toEqual([
       ['40000', ' [USERSPACE] portid=31337'],

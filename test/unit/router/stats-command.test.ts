@@ -6,8 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { BuiltRouter } from '../../../router/stack/build-router.ts';
-import { CommandSet } from '../../../router/deploy/command-registry.ts';
-import type { ControlReply } from '../../../router/deploy/control-server.ts';
+import { CommandSet, type ControlReply } from '../../../router/deploy/command-registry.ts';
 import { registerRouterCommands } from '../../../router/deploy/router-commands.ts';
 import { PptpMessageType as T } from '../../../netfilter/helpers/pptp-messages.ts';
 import { IcmpType } from '../../../router/wire/icmp.ts';
