@@ -146,12 +146,16 @@ describe('a request line null, and other bad requests, sent to a running router'
     const router = await startRouterProcess(routerYaml(socket));
     const send = (line: string): string =>
       spawnSync(PYTHON, ['-c', 'import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);s.sendall(sys.argv[2].encode()+b"\\n");print(s.makefile().read(),end="")', socket, line], { encoding: 'utf8', timeout: 10_000 }).stdout;
-    expect(send('null')).toMatch(/^\{"ok":false,"error":"a request is a JSON object/);
-    expect(send('{"command":"conntrack-list","args":{"filter":{"origSrc":1e999}}}')).toContain('args.filter.origSrc: must be a whole number from 0 to 4294967295 (got Infinity)');
-    expect(send('{"command":"link","args":{"segment":"lan0","settings":{"delay":"soon"}}}')).toContain('args.settings.delay: must be a number');
-    expect(await controlCall(socket, 'conntrack-count')).toBe(0);
-    expect(router.child.exitCode).toBeNull();
-    expect(await router.stop()).toBe(0);
+    try {
+      expect(send('null')).toMatch(/^\{"ok":false,"error":"a request is a JSON object/);
+      expect(send('{"command":"conntrack-list","args":{"filter":{"replySrc":1e999}}}')).toContain('args.filter.replySrc: must be a whole number from 0 to 4294967295 (got Infinity)');
+      expect(send('{"command":"link","args":{"segment":"lan0","settings":{"delay":"soon"}}}')).toContain('args.settings.delay: must be a number');
+      expect(await controlCall(socket, 'conntrack-count')).toBe(0);
+      expect(router.child.exitCode).toBeNull();
+    } finally {
+      // A failure here must not leave the router holding the TUN names the next tests use.
+      expect(await router.stop()).toBe(0);
+    }
   });
 });
 
