@@ -31,12 +31,12 @@ export function runTable(table: LoadedTable, hook: HookPoint, packet: Packet, tr
   const input = hookHasInput(hook) ? packet.inInterface : null;
   const output = hookHasOutput(hook) ? packet.outInterface : null;
   const counters = table.counters;
-  const tracing = packet.traced ? trace : null;
-  const verdict = walk(chain, packet, hook, thoff, fragoff, length, input ? input.name : '', output ? output.name : '', counters, tracing);
+  const verdict = walk(chain, packet, hook, thoff, fragoff, length, input ? input.name : '', output ? output.name : '', counters, trace);
   if (verdict !== RETURN_TO_CALLER) return verdict as Verdict;
   counters[chain.policyCounter] += 1;
   counters[chain.policyCounter + 1] += length;
-  if (tracing !== null) traceLine(tracing, packet, hook, chain.policyOrigin);
+  // As skb->nf_trace, read where each line would go: a TRACE rule earlier in this walk counts.
+  if (packet.traced && trace !== null) traceLine(trace, packet, hook, chain.policyOrigin);
   if (chain.policy === Verdict.DROP) packet.dropOrigin = chain.policyOrigin;
   return chain.policy;
 }
@@ -65,7 +65,7 @@ function walk(
     if (result === MatchResult.NO) continue;
     counters[rule.counter] += 1;
     counters[rule.counter + 1] += length;
-    if (trace !== null) traceLine(trace, packet, hook, rule.origin);
+    if (packet.traced && trace !== null) traceLine(trace, packet, hook, rule.origin);
     switch (rule.kind) {
       case RuleKind.NONE:
         continue;
@@ -91,7 +91,7 @@ function walk(
     }
   }
   // Off the end of a user chain: the kernel traces the implicit return (a built-in's is its policy).
-  if (trace !== null && chain.hook === -1) traceLine(trace, packet, hook, `${chain.returnOrigin}`);
+  if (packet.traced && trace !== null && chain.hook === -1) traceLine(trace, packet, hook, chain.returnOrigin);
   return RETURN_TO_CALLER;
 }
 

@@ -70,6 +70,8 @@ describe('vrouter trace on the packet path', () => {
     expect(lines).toEqual([]);
     bench.receive(udp(7));
     expect(lines.map((line) => line.replace(/ IN=.*$/, ''))).toEqual([
+      // The TRACE rule itself is not traced (it marks the packet as it runs); its chain's policy is.
+      '#1 TRACE: raw:PREROUTING:policy:2',
       '#1 TRACE: nat:PREROUTING:policy:1',
       '#1 TRACE: filter:FORWARD:rule:1',
       '#1 TRACE: filter:checks:rule:1',
