@@ -4,58 +4,31 @@
  * the kernel. Needs connection tracking.
  */
 import type { Packet } from '../../../router/core/packet.ts';
-import { OptionError } from '../errors.ts';
-import { MatchResult, type Match, type MatchBuilder, type MatchType } from '../extension.ts';
-import { hex } from '../numbers.ts';
-import { parseMarkMask } from './mark.ts';
-
-const U32_MAX = 0xffffffff;
+import { MatchResult, type Match, type MatchType } from '../extension.ts';
+import { MarkConditionBuilder, type MarkCondition } from './mark.ts';
 
 class ConnmarkMatch implements Match {
   readonly needsConntrack = true;
-  constructor(
-    private readonly value: number,
-    private readonly mask: number,
-    private readonly invert: boolean,
-  ) {}
+  constructor(private readonly condition: MarkCondition) {}
 
   test(packet: Packet): MatchResult {
     const entry = packet.conntrack;
     if (entry === null) return MatchResult.NO;
-    return (((entry.mark & this.mask) >>> 0) === this.value) !== this.invert ? MatchResult.YES : MatchResult.NO;
+    return this.condition.holds(entry.mark) ? MatchResult.YES : MatchResult.NO;
   }
 
   save(): string {
-    return ` -m connmark${this.invert ? ' !' : ''} --mark ${this.valueText()}`;
+    return ` -m connmark${this.condition.invert ? ' !' : ''} --mark ${this.condition.text()}`;
   }
 
   /** `connmark match ! 0x0/0xff`, and without the `!` two blanks before the value, as libxt_connmark prints it. */
   print(): string {
-    return ` connmark match ${this.invert ? '!' : ''} ${this.valueText()}`;
-  }
-
-  private valueText(): string {
-    return this.mask === U32_MAX ? hex(this.value) : `${hex(this.value)}/${hex(this.mask)}`;
-  }
-}
-
-class ConnmarkBuilder implements MatchBuilder {
-  private spec: [number, number] | null = null;
-  private invert = false;
-
-  option(name: string, args: readonly string[], invert: boolean): void {
-    this.spec = parseMarkMask(args[0]!, name);
-    this.invert = invert;
-  }
-
-  build(): Match {
-    if (!this.spec) throw new OptionError('connmark', 'connmark: option "--mark" must be specified');
-    return new ConnmarkMatch(this.spec[0], this.spec[1], this.invert);
+    return ` connmark match ${this.condition.invert ? '!' : ''} ${this.condition.text()}`;
   }
 }
 
 export const connmarkMatch: MatchType = {
   name: 'connmark',
   options: [{ names: ['mark'], args: 1, invertible: true }],
-  create: () => new ConnmarkBuilder(),
+  create: () => new MarkConditionBuilder('connmark', 'connmark: option "--mark" must be specified', (condition) => new ConnmarkMatch(condition)),
 };

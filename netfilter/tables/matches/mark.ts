@@ -21,47 +21,63 @@ export function parseMarkValue(text: string, option: string): number {
   return value;
 }
 
-class MarkMatch implements Match {
+/** `[!] --mark VALUE[/MASK]` as mark and connmark take it: the test and its spelling. */
+export class MarkCondition {
   constructor(
-    private readonly value: number,
-    private readonly mask: number,
-    private readonly invert: boolean,
+    readonly value: number,
+    readonly mask: number,
+    readonly invert: boolean,
   ) {}
 
-  test(packet: Packet): MatchResult {
-    return (((packet.mark & this.mask) >>> 0) === this.value) !== this.invert ? MatchResult.YES : MatchResult.NO;
+  holds(mark: number): boolean {
+    return (((mark & this.mask) >>> 0) === this.value) !== this.invert;
   }
 
-  save(): string {
-    return ` -m mark${this.invert ? ' !' : ''} --mark ${this.valueText()}`;
-  }
-
-  print(): string {
-    return ` mark match ${this.invert ? '! ' : ''}${this.valueText()}`;
-  }
-
-  private valueText(): string {
+  /** VALUE or VALUE/MASK in hex, as iptables saves and lists it. */
+  text(): string {
     return this.mask === U32_MAX ? hex(this.value) : `${hex(this.value)}/${hex(this.mask)}`;
   }
 }
 
-class MarkBuilder implements MatchBuilder {
-  private spec: [number, number] | null = null;
-  private invert = false;
+/** Collects `[!] --mark VALUE[/MASK]` for a match made by `make`; `missing` is iptables' refusal without it. */
+export class MarkConditionBuilder implements MatchBuilder {
+  private condition: MarkCondition | null = null;
+
+  constructor(
+    private readonly matchName: string,
+    private readonly missing: string,
+    private readonly make: (condition: MarkCondition) => Match,
+  ) {}
 
   option(name: string, args: readonly string[], invert: boolean): void {
-    this.spec = parseMarkMask(args[0]!, name);
-    this.invert = invert;
+    const [value, mask] = parseMarkMask(args[0]!, name);
+    this.condition = new MarkCondition(value, mask, invert);
   }
 
   build(): Match {
-    if (!this.spec) throw new OptionError('mark', 'the mark match needs --mark');
-    return new MarkMatch(this.spec[0], this.spec[1], this.invert);
+    if (!this.condition) throw new OptionError(this.matchName, this.missing);
+    return this.make(this.condition);
+  }
+}
+
+class MarkMatch implements Match {
+  constructor(private readonly condition: MarkCondition) {}
+
+  test(packet: Packet): MatchResult {
+    return this.condition.holds(packet.mark) ? MatchResult.YES : MatchResult.NO;
+  }
+
+  save(): string {
+    return ` -m mark${this.condition.invert ? ' !' : ''} --mark ${this.condition.text()}`;
+  }
+
+  print(): string {
+    return ` mark match ${this.condition.invert ? '! ' : ''}${this.condition.text()}`;
   }
 }
 
 export const markMatch: MatchType = {
   name: 'mark',
   options: [{ names: ['mark'], args: 1, invertible: true }],
-  create: () => new MarkBuilder(),
+  create: () => new MarkConditionBuilder('mark', 'the mark match needs --mark', (condition) => new MarkMatch(condition)),
 };
