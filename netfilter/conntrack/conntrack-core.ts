@@ -23,7 +23,7 @@ import { IpProtocol, ipv4Dst, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol
 import { Conntrack } from './conntrack-entry.ts';
 import { ConntrackTable } from './conntrack-table.ts';
 import { ExpectationTable } from './expectation-table.ts';
-import { formatConnection } from './format.ts';
+import { formatConnection, formatExpectation } from './format.ts';
 import { TrackVerdict, type L4Packet, type L4Tracker } from './l4-tracker.ts';
 import { CtEvent, CtInfo, Status, ctinfoDirection } from './status.ts';
 import { Direction, Tuple } from './tuple.ts';
@@ -195,8 +195,10 @@ export class ConntrackCore {
   describe(packet: Packet): string {
     const entry = packet.conntrack;
     if (!entry) return packet.ctinfo === CtInfo.UNTRACKED ? 'untracked (invalid or NOTRACK)' : 'no connection';
-    const expectations = entry.expectations.length ? ` expectations=${entry.expectations.length}` : '';
-    return `${CTINFO_NAMES[packet.ctinfo] ?? packet.ctinfo} id=${entry.id}${entry.confirmed ? '' : ' unconfirmed'} ${formatConnection(entry, this.now())}${expectations}`;
+    const now = this.now();
+    const master = entry.master ? ` (expected by master id=${entry.master.id})` : '';
+    const expectations = entry.expectations.map((expectation) => `; expects ${formatExpectation(expectation, now)}`).join('');
+    return `${CTINFO_NAMES[packet.ctinfo] ?? packet.ctinfo} id=${entry.id}${entry.confirmed ? '' : ' unconfirmed'}${master} ${formatConnection(entry, now)}${expectations}`;
   }
 
   subscribe(listener: ConnectionListener): () => void {

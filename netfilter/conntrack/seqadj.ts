@@ -134,7 +134,15 @@ export function seqAdjustHookOps(onMalformed: () => void): HookOps[] {
   };
   const priority = Priority.CONNTRACK_HELPER + 1;
   return [
-    { hook: Hook.POST_ROUTING, priority, fn, name: 'seqadj' },
-    { hook: Hook.LOCAL_IN, priority, fn, name: 'seqadj' },
+    { hook: Hook.POST_ROUTING, priority, fn, name: 'seqadj', describe: describeAdjustment },
+    { hook: Hook.LOCAL_IN, priority, fn, name: 'seqadj', describe: describeAdjustment },
   ];
+}
+
+/** For `vrouter trace`: the offsets a helper's rewrites left, per direction. */
+function describeAdjustment(packet: Packet): string {
+  const ways = packet.conntrack?.seqAdjust;
+  if (!ways) return '';
+  const way = (w: SeqAdjustWay): string => `${w.offsetAfter >= 0 ? '+' : ''}${w.offsetAfter} after seq ${w.correctionPos >>> 0} (${w.offsetBefore >= 0 ? '+' : ''}${w.offsetBefore} before)`;
+  return `original ${way(ways[0])}, reply ${way(ways[1])}`;
 }
