@@ -64,6 +64,9 @@ export function formatFtpArgument(type: FtpType, address: number, port: number):
   }
 }
 
+/** The hook-drop origin when no port is free for the data connection (`vrouter stats`). */
+const NO_FREE_PORT_DROP = 'ftp nat: no free port for the data connection';
+
 export function createFtpNat(deps: FtpNatDeps): FtpNatHook {
   const { expectations, nat } = deps;
   const random = deps.random ?? Math.random;
@@ -81,9 +84,11 @@ export function createFtpNat(deps: FtpNatDeps): FtpNatHook {
       const port = findExpectationPort(expectations, expectation, expectation.savedPort, random);
       if (port === 0) {
         log.log(`nf_nat_${proposed.helper.name}`, 'dropping packet: all ports in use');
+        packet.dropOrigin = NO_FREE_PORT_DROP;
         return Verdict.DROP;
       }
       const text = Buffer.from(formatFtpArgument(type, address, port), 'latin1');
+      if (packet.traced) packet.traceNote = `${packet.traceNote ?? ''}, rewritten to "${text.toString('latin1')}" (${text.length - matchLength >= 0 ? '+' : ''}${text.length - matchLength} bytes)`;
       if (!mangleTcpPayload(packet, entry, ctinfo, matchOffset, matchLength, text)) {
         log.log(`nf_nat_${proposed.helper.name}`, 'dropping packet: cannot mangle packet');
         expectations.remove(expectation);

@@ -198,7 +198,8 @@ export class ConntrackCore {
     const now = this.now();
     const master = entry.master ? ` (expected by master id=${entry.master.id})` : '';
     const expectations = entry.expectations.map((expectation) => `; expects ${formatExpectation(expectation, now)}`).join('');
-    return `${CTINFO_NAMES[packet.ctinfo] ?? packet.ctinfo} id=${entry.id}${entry.confirmed ? '' : ' unconfirmed'}${master} ${formatConnection(entry, now)}${expectations}`;
+    const note = packet.traceNote ? `; ${packet.traceNote}` : '';
+    return `${CTINFO_NAMES[packet.ctinfo] ?? packet.ctinfo} id=${entry.id}${entry.confirmed ? '' : ' unconfirmed'}${master} ${formatConnection(entry, now)}${note}${expectations}`;
   }
 
   subscribe(listener: ConnectionListener): () => void {

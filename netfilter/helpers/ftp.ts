@@ -30,6 +30,7 @@ import { Tuple } from '../conntrack/tuple.ts';
 import { Verdict } from '../../router/core/hooks.ts';
 import type { Packet } from '../../router/core/packet.ts';
 import { RateLimitedLog } from '../../router/core/rate-limited-log.ts';
+import { formatIpv4Address } from '../../router/core/addresses.ts';
 import { IpProtocol } from '../../router/wire/ipv4.ts';
 import { TCP_MIN_HEADER_LENGTH, tcpHeaderLength, tcpSeq } from '../../router/wire/tcp.ts';
 import type { ConntrackHelper, ExpectationPolicy } from './helper.ts';
@@ -41,6 +42,10 @@ export const FTP_MAX_PORTS = 8;
 /** enum nf_ct_ftp_type: which command or reply announced the data connection. */
 export const FtpType = { PORT: 0, PASV: 1, EPRT: 2, EPSV: 3 } as const;
 export type FtpType = (typeof FtpType)[keyof typeof FtpType];
+/** As a trace names what was read: the command (PORT, EPRT) or reply (227 for PASV, 229 for EPSV). */
+const FTP_TYPE_NAMES = ['PORT', '227', 'EPRT', '229'] as const;
+/** The hook-drop origin of a command cut short (`vrouter stats`, captures, traces). */
+const PARTIAL_COMMAND_DROP = 'ftp helper: partial command or reply';
 
 /**
  * The NAT half's entry point (nf_nat_ftp_hook). Called only for connections with SRC_NAT or
@@ -329,9 +334,13 @@ class FtpHelper implements ConntrackHelper {
       if (result.kind === 'partial') {
         // A command cut short would slip past: drop it (not recorded, so its retransmission is read).
         this.log.log(`nf_ct_${this.name}`, `dropping packet: partial matching of \`${result.pattern}'`);
+        packet.dropOrigin = PARTIAL_COMMAND_DROP;
         return Verdict.DROP;
       }
-      if (result.kind === 'match') verdict = this.expect(packet, entry, ctinfo, direction, result);
+      if (result.kind === 'match') {
+        if (packet.traced) packet.traceNote = `${this.name} read ${FTP_TYPE_NAMES[result.type]} ${formatIpv4Address(result.address)} port ${result.port}`;
+        verdict = this.expect(packet, entry, ctinfo, direction, result);
+      }
     }
     // As in the kernel, this runs for any verdict but a partial match (seq+len before any rewrite).
     if (endsInNewline) recordNewlineSeq(state, direction, nextLineSeq);

@@ -42,6 +42,8 @@ export class Packet {
    * hook op and rule it meets then reports to the tracer.
    */
   traced = false;
+  /** What a helper read or rewrote in a traced packet (`vrouter trace` shows it); null otherwise. */
+  traceNote: string | null = null;
   /**
    * What decided a DROP verdict, as a trace names it (`filter:FORWARD:rule:2 -A FORWARD ... -j DROP`);
    * set by the hook op that dropped (a string made when the rules were loaded), null otherwise.
