@@ -6,7 +6,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { CaptureFilterError, compileCaptureFilter } from './capture/capture-filter.ts';
+import { compileFilterFor } from './capture/capture-filter.ts';
 import { UsageError } from './cli-errors.ts';
 import { connectControl, connectionError, ControlError, requestLine } from './control-client.ts';
 
@@ -43,12 +43,7 @@ function parseCaptureArgs(argv: string[]): CaptureArgs {
   }
   if (output === null) throw new UsageError(`capture: say where the pcapng goes: -w FILE or -w - (standard output)\n${CAPTURE_USAGE}`);
   const filter = words.join(' ');
-  try {
-    compileCaptureFilter(filter);
-  } catch (error) {
-    if (error instanceof CaptureFilterError) throw new UsageError(`capture filter: ${error.message}`);
-    throw error;
-  }
+  compileFilterFor('capture', filter, (message) => new UsageError(message));
   return { interfaces, output, count, filter };
 }
 

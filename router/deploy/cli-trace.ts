@@ -2,7 +2,7 @@
  * `vrouter trace [--router R] [FILTER-EXPR]`: prints every step of the packets the filter picks
  * (and of those a `-j TRACE` rule marks), one line each, until interrupted.
  */
-import { CaptureFilterError, compileCaptureFilter } from './capture/capture-filter.ts';
+import { compileFilterFor } from './capture/capture-filter.ts';
 import { UsageError } from './cli-errors.ts';
 import { controlRequest } from './control-client.ts';
 
@@ -11,12 +11,7 @@ export const TRACE_USAGE = 'usage: vrouter trace [--router R] [FILTER-EXPR]';
 export async function runTrace(socketPath: string, argv: string[]): Promise<void> {
   if (argv.includes('-h') || argv.includes('--help')) throw new UsageError(TRACE_USAGE);
   const filter = argv.join(' ');
-  try {
-    compileCaptureFilter(filter);
-  } catch (error) {
-    if (error instanceof CaptureFilterError) throw new UsageError(`trace filter: ${error.message}`);
-    throw error;
-  }
+  compileFilterFor('trace', filter, (message) => new UsageError(message));
   const request = controlRequest(
     socketPath,
     'trace',

@@ -13,7 +13,7 @@
  */
 import type { PacketTracer } from '../core/observer.ts';
 import type { Router } from '../path/router.ts';
-import { CaptureFilterError, compileCaptureFilter } from './capture/capture-filter.ts';
+import { compileFilterFor } from './capture/capture-filter.ts';
 import { defineCommand } from './command-registry.ts';
 import { optional, stringArg } from './control-args.ts';
 import type { ControlServer } from './control-server.ts';
@@ -24,13 +24,7 @@ export function registerTraceCommand(control: ControlServer, routers: ReadonlyMa
     defineCommand(
       { filter: optional(stringArg), router: optional(stringArg) },
       (args, reply) => {
-        let filter;
-        try {
-          filter = compileCaptureFilter(args.filter ?? '');
-        } catch (error) {
-          if (error instanceof CaptureFilterError) throw new Error(`trace filter: ${error.message}`);
-          throw error;
-        }
+        const filter = compileFilterFor('trace', args.filter ?? '', (message) => new Error(message));
         const wanted = args.router ?? null;
         if (wanted !== null && !routers.has(wanted)) throw new Error(`no router ${JSON.stringify(wanted)} to trace (routers: ${[...routers.keys()].join(', ')})`);
         const traced = [...routers].filter(([name]) => wanted === null || name === wanted);

@@ -9,7 +9,7 @@
 import { defineCommand } from '../command-registry.ts';
 import { integerArg, listArg, optional, stringArg } from '../control-args.ts';
 import type { ControlServer } from '../control-server.ts';
-import { CaptureFilterError, compileCaptureFilter } from './capture-filter.ts';
+import { compileFilterFor } from './capture-filter.ts';
 import type { CaptureHub } from './capture-hub.ts';
 import { CaptureSession } from './capture-session.ts';
 import { StreamSink } from './capture-sink.ts';
@@ -29,13 +29,7 @@ export function registerCaptureCommand(control: ControlServer, hub: CaptureHub):
       (args, reply) => {
         const interfaces = args.interfaces ?? [];
         const router = args.router ?? null;
-        let filter;
-        try {
-          filter = compileCaptureFilter(args.filter ?? '');
-        } catch (error) {
-          if (error instanceof CaptureFilterError) throw new Error(`capture filter: ${error.message}`);
-          throw error;
-        }
+        const filter = compileFilterFor('capture', args.filter ?? '', (message) => new Error(message));
         const known = hub.interfaceNames().filter((name) => router === null || name.startsWith(`${router}:`));
         if (router !== null && known.length === 0) throw new Error(`no router ${JSON.stringify(router)} to capture on`);
         const unknown = interfaces.filter((selector) => !known.some((name) => name === selector || name.endsWith(`:${selector}`)));

@@ -11,7 +11,7 @@
  */
 import { readU16, readU32 } from '../../wire/bytes.ts';
 import { IPV4, IPV4_FRAGMENT_OFFSET_MASK, IPV4_MIN_HEADER_LENGTH, IpProtocol } from '../../wire/ipv4.ts';
-import { FilterDirection, IP_PROTOCOL_SCTP, PortProtocols, parseCaptureFilter, type FilterNode } from './filter-syntax.ts';
+import { CaptureFilterError, FilterDirection, IP_PROTOCOL_SCTP, PortProtocols, parseCaptureFilter, type FilterNode } from './filter-syntax.ts';
 
 export { CaptureFilterError } from './filter-syntax.ts';
 
@@ -33,6 +33,19 @@ const matchAll: PacketPredicate = () => true;
 export function compileCaptureFilter(text: string): CaptureFilter {
   const tree = parseCaptureFilter(text);
   return { text: text.trim(), matches: tree ? compile(tree) : matchAll };
+}
+
+/**
+ * compileCaptureFilter for a tool: a refusal comes back as `refuse(message)`, the message saying
+ * which filter it was (`trace filter: ...`): a usage error in a CLI, an error reply in the router.
+ */
+export function compileFilterFor(what: string, text: string, refuse: (message: string) => Error): CaptureFilter {
+  try {
+    return compileCaptureFilter(text);
+  } catch (error) {
+    if (error instanceof CaptureFilterError) throw refuse(`${what} filter: ${error.message}`);
+    throw error;
+  }
 }
 
 /** A readable IPv4 header: version 4 and the whole header within `length`. */

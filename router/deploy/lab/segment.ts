@@ -16,6 +16,7 @@
  * TUN write, and from a host into a router a direct call: neither can re-enter a walk. With
  * impairments every packet is copied and leaves when the Impairment plan says.
  */
+import { networkOf } from '../../core/addresses.ts';
 import { NO_NEIGHBOUR, PacketFlag, type Device, type Receiver } from '../../core/device.ts';
 import { Impairment, NO_IMPAIRMENT, impairs, type ImpairmentSettings } from './impairment.ts';
 import { Scheduler } from './scheduler.ts';
@@ -255,7 +256,5 @@ export class Segment {
 /** Whether `address` is on the connected subnet of a router member (hosts have none: 0). */
 function onSubnetOf(member: SegmentMember, address: number): boolean {
   const prefixLength = member.prefixLength;
-  if (prefixLength === 0) return false;
-  const mask = prefixLength === 32 ? 0xffffffff : ~(0xffffffff >>> prefixLength);
-  return ((member.address ^ address) & mask) === 0;
+  return prefixLength !== 0 && networkOf(member.address, prefixLength) === networkOf(address, prefixLength);
 }

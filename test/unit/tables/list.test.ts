@@ -10,7 +10,7 @@ import type { LoadedTable } from '../../../netfilter/tables/ruleset.ts';
 import { tableIdOf } from '../../../netfilter/tables/tables.ts';
 import { buildRouter } from '../../../router/stack/build-router.ts';
 import { ip } from '../../support/packets.ts';
-import { section } from './support.ts';
+import { MIXED_RULES, section } from './support.ts';
 
 /** The entries of netbase 6.4's /etc/services, /etc/hosts and /etc/networks that the rules below name. */
 const SERVICES: Readonly<Record<string, string>> = { '1/tcp': 'tcpmux', '21/tcp': 'ftp', '22/tcp': 'ssh', '80/tcp': 'http', '2000/tcp': 'cisco-sccp', '53/udp': 'domain' };
@@ -194,40 +194,8 @@ const LINES: readonly (readonly [string, string, readonly string[], readonly str
   ["nat", "-A OUTPUT -p tcp -j DNAT --to-destination 10.0.2.2 --persistent", ["    0     0 DNAT       6    --  *      *       0.0.0.0/0            0.0.0.0/0            to:10.0.2.2 persistent"], ["    0     0 DNAT       tcp  --  any    any     anywhere             anywhere             to:10.0.2.2 persistent"]],
 ];
 
-const MIXED = `*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
-:lan-in - [0:0]
--A FORWARD -i lan0 -s 10.0.1.2 -p tcp --dport 80 -j ACCEPT
--A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
--A FORWARD -p tcp --sport 1000:2000 -d 10.0.0.0/8 -o wan+ -j lan-in
--A FORWARD ! -p udp ! -s 10.0.0.1/24 -j LOG --log-prefix "x y " --log-level 4
--A FORWARD -p icmp --icmp-type echo-request -j REJECT
--A FORWARD -p tcp --syn -j REJECT --reject-with tcp-reset
--A FORWARD -p tcp --tcp-flags SYN,ACK,FIN SYN -m comment --comment "hello world" -j DROP
--A FORWARD -p udp -m multiport --dports 53,1000:2000 -j ACCEPT
--A FORWARD -m state --state NEW -j ACCEPT
--A FORWARD -m helper --helper ftp -j ACCEPT
--A FORWARD -m mark --mark 0x1/0xff -j ACCEPT
--A FORWARD -m conntrack --ctstatus ASSURED,SEEN_REPLY -j ACCEPT
--A FORWARD -m conntrack --ctstate NEW --ctstatus ASSURED --ctdir reply -j ACCEPT
--A FORWARD -m conntrack --ctdir ORIGINAL
--A lan-in -j RETURN
--A FORWARD -g lan-in
-COMMIT
-*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p tcp --dport 21 -j CT --helper ftp
--A PREROUTING -p udp -j CT --notrack
--A PREROUTING -p gre -j NOTRACK
-COMMIT
-*mangle
-:PREROUTING ACCEPT [0:0]
--A PREROUTING -j MARK --set-mark 5
-COMMIT
-*nat
+/** The rules save.test.ts checks, and a nat table. */
+const MIXED = `${MIXED_RULES}*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ctime } from '../../../netfilter/tables/save.ts';
 import { RuleTables } from '../../../netfilter/tables/index.ts';
-import { Recorder, loaded } from './support.ts';
+import { MIXED_RULES, Recorder, loaded } from './support.ts';
 
 const withoutComments = (text: string): string =>
   text
@@ -9,41 +9,6 @@ const withoutComments = (text: string): string =>
     .filter((line) => !line.startsWith('#'))
     .join('\n');
 
-/** Tables in file order filter, raw, mangle; user chains and -g; the output below is the real iptables-save's. */
-const MIXED = `*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
-:lan-in - [0:0]
--A FORWARD -i lan0 -s 10.0.1.2 -p tcp --dport 80 -j ACCEPT
--A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
--A FORWARD -p tcp --sport 1000:2000 -d 10.0.0.0/8 -o wan+ -j lan-in
--A FORWARD ! -p udp ! -s 10.0.0.1/24 -j LOG --log-prefix "x y " --log-level 4
--A FORWARD -p icmp --icmp-type echo-request -j REJECT
--A FORWARD -p tcp --syn -j REJECT --reject-with tcp-reset
--A FORWARD -p tcp --tcp-flags SYN,ACK,FIN SYN -m comment --comment "hello world" -j DROP
--A FORWARD -p udp -m multiport --dports 53,1000:2000 -j ACCEPT
--A FORWARD -m state --state NEW -j ACCEPT
--A FORWARD -m helper --helper ftp -j ACCEPT
--A FORWARD -m mark --mark 0x1/0xff -j ACCEPT
--A FORWARD -m conntrack --ctstatus ASSURED,SEEN_REPLY -j ACCEPT
--A FORWARD -m conntrack --ctstate NEW --ctstatus ASSURED --ctdir reply -j ACCEPT
--A FORWARD -m conntrack --ctdir ORIGINAL
--A lan-in -j RETURN
--A FORWARD -g lan-in
-COMMIT
-*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p tcp --dport 21 -j CT --helper ftp
--A PREROUTING -p udp -j CT --notrack
--A PREROUTING -p gre -j NOTRACK
-COMMIT
-*mangle
-:PREROUTING ACCEPT [0:0]
--A PREROUTING -j MARK --set-mark 5
-COMMIT
-`;
 
 const MIXED_SAVED = `*mangle
 :PREROUTING ACCEPT [0:0]
@@ -163,7 +128,7 @@ COMMIT
 
 describe('save', () => {
   it('prints a whole ruleset exactly as iptables-save does, tables in its order', () => {
-    const { tables } = loaded(MIXED);
+    const { tables } = loaded(MIXED_RULES);
     expect(withoutComments(tables.save(false))).toBe(MIXED_SAVED);
   });
 
@@ -183,7 +148,7 @@ describe('save', () => {
   });
 
   it('round-trips: what save prints parses back to the same text', () => {
-    for (const text of [MIXED, COUNTED]) {
+    for (const text of [MIXED_RULES, COUNTED]) {
       const { tables } = loaded(text, new Recorder(), true);
       const once = tables.save(true);
       const { tables: again } = loaded(once, new Recorder(), true);

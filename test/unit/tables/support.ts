@@ -124,3 +124,39 @@ export function firewall(rules: string, clock = new ManualClock(), lines: string
     { now: clock.now, logSink: (line) => void lines.push(line) },
   );
 }
+
+/** Tables in file order filter, raw, mangle; user chains and -g: a rule of every match and target iptables-save and -L were checked on. */
+export const MIXED_RULES = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:lan-in - [0:0]
+-A FORWARD -i lan0 -s 10.0.1.2 -p tcp --dport 80 -j ACCEPT
+-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A FORWARD -p tcp --sport 1000:2000 -d 10.0.0.0/8 -o wan+ -j lan-in
+-A FORWARD ! -p udp ! -s 10.0.0.1/24 -j LOG --log-prefix "x y " --log-level 4
+-A FORWARD -p icmp --icmp-type echo-request -j REJECT
+-A FORWARD -p tcp --syn -j REJECT --reject-with tcp-reset
+-A FORWARD -p tcp --tcp-flags SYN,ACK,FIN SYN -m comment --comment "hello world" -j DROP
+-A FORWARD -p udp -m multiport --dports 53,1000:2000 -j ACCEPT
+-A FORWARD -m state --state NEW -j ACCEPT
+-A FORWARD -m helper --helper ftp -j ACCEPT
+-A FORWARD -m mark --mark 0x1/0xff -j ACCEPT
+-A FORWARD -m conntrack --ctstatus ASSURED,SEEN_REPLY -j ACCEPT
+-A FORWARD -m conntrack --ctstate NEW --ctstatus ASSURED --ctdir reply -j ACCEPT
+-A FORWARD -m conntrack --ctdir ORIGINAL
+-A lan-in -j RETURN
+-A FORWARD -g lan-in
+COMMIT
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p tcp --dport 21 -j CT --helper ftp
+-A PREROUTING -p udp -j CT --notrack
+-A PREROUTING -p gre -j NOTRACK
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -j MARK --set-mark 5
+COMMIT
+`;
