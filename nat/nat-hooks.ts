@@ -85,7 +85,7 @@ export class NatHooks {
     if (direction === 1) statusBit ^= NAT_BITS;
     if (!(entry.status & statusBit)) return true;
     const target = this.invertedOther(entry, direction);
-    return manipPacket(packet.buf, 0, target, manip);
+    return manipPacket(packet.buf, 0, target, manip, packet.checksumPartial);
   }
 
   /** The tuple this direction's packets must carry: the inverse of the other direction's tuple. */
@@ -107,10 +107,10 @@ export class NatHooks {
     // The quoted datagram was sent the other way: undo this hook's manip on it (the opposite type).
     const other = entry.tuples[direction ^ 1]!;
     const opposite = manip === ManipType.SRC ? ManipType.DST : ManipType.SRC;
-    if (!manipPacket(buf, inner, other, opposite, l4 + ICMP.CHECKSUM)) return false;
+    if (!manipPacket(buf, inner, other, opposite, false, l4 + ICMP.CHECKSUM)) return false;
     const target = this.invertedOther(entry, direction);
     target.protocol = IpProtocol.ICMP;
-    return manipPacket(buf, 0, target, manip);
+    return manipPacket(buf, 0, target, manip, false);
   }
 }
 

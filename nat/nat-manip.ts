@@ -6,12 +6,16 @@
  * ICMP checksum for a query id. GRE version 1 has no checksum; only its call id (the destination
  * key) changes, and only for DST manip, as nf_nat_proto_gre does.
  *
+ * A datagram whose transport checksum is partial (CHECKSUM_PARTIAL: the field holds only the
+ * pseudo-header sum, finished on the way out) gets only the address change in that sum; the port
+ * is summed when the checksum is finished (inet_proto_csum_replace* with CHECKSUM_PARTIAL).
+ *
  * The same function rewrites the datagram quoted inside an ICMP error: there only part of the L4
  * header may be present, and every word changed must also be folded into the enclosing ICMP
  * checksum (`enclosingChecksum`).
  */
 import { readU16, readU32, writeU16 } from '../router/wire/bytes.ts';
-import { checksumReplace16, checksumReplace32 } from '../router/wire/checksum.ts';
+import { checksumReplace16, checksumReplace32, partialChecksumReplace32 } from '../router/wire/checksum.ts';
 import { ICMP, icmpIsQueryRequest, icmpType, IcmpType } from '../router/wire/icmp.ts';
 import { GRE, greVersion } from '../router/wire/gre.ts';
 import { IPV4, IpProtocol, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol } from '../router/wire/ipv4.ts';
@@ -42,10 +46,11 @@ function updateChecksum(buf: Uint8Array, field: number, next: number, enclosing:
 }
 
 /**
- * Rewrites the datagram at `at` (its bytes run to the end of `buf`). False when the L4 header is
- * too short to rewrite, which the caller treats as a drop.
+ * Rewrites the datagram at `at` (its bytes run to the end of `buf`); `partialChecksum` for a
+ * CHECKSUM_PARTIAL one. False when the L4 header is too short to rewrite, which the caller treats
+ * as a drop.
  */
-export function manipPacket(buf: Uint8Array, at: number, target: Tuple, manip: ManipType, enclosing = NO_ENCLOSING): boolean {
+export function manipPacket(buf: Uint8Array, at: number, target: Tuple, manip: ManipType, partialChecksum: boolean, enclosing = NO_ENCLOSING): boolean {
   const headerLength = ipv4HeaderLength(buf, at);
   const l4 = at + headerLength;
   const available = buf.length - l4;
@@ -53,7 +58,7 @@ export function manipPacket(buf: Uint8Array, at: number, target: Tuple, manip: M
   const oldAddress = readU32(buf, addressField);
   const newAddress = manip === ManipType.SRC ? target.src : target.dst;
   // A later fragment carries no L4 header to rewrite.
-  if (ipv4FragmentOffset(buf, at) === 0 && !manipL4(buf, l4, available, ipv4Protocol(buf, at), oldAddress, newAddress, target, manip, enclosing)) return false;
+  if (ipv4FragmentOffset(buf, at) === 0 && !manipL4(buf, l4, available, ipv4Protocol(buf, at), oldAddress, newAddress, target, manip, partialChecksum, enclosing)) return false;
   if (oldAddress !== newAddress) {
     write32(buf, addressField, newAddress, enclosing);
     const field = at + IPV4.CHECKSUM;
@@ -71,6 +76,7 @@ function manipL4(
   newAddress: number,
   target: Tuple,
   manip: ManipType,
+  partialChecksum: boolean,
   enclosing: number,
 ): boolean {
   switch (protocol) {
@@ -84,7 +90,9 @@ function manipL4(
       const tcp = protocol === IpProtocol.TCP;
       const checksumField = l4 + (tcp ? TCP.CHECKSUM : UDP.CHECKSUM);
       const checksumPresent = tcp ? available >= TCP_MIN_HEADER_LENGTH : available >= UDP_HEADER_LENGTH && readU16(buf, checksumField) !== 0;
-      if (checksumPresent) {
+      if (checksumPresent && partialChecksum) {
+        writeU16(buf, checksumField, partialChecksumReplace32(readU16(buf, checksumField), oldAddress, newAddress));
+      } else if (checksumPresent) {
         let checksum = readU16(buf, checksumField);
         checksum = checksumReplace32(checksum, oldAddress, newAddress);
         checksum = checksumReplace16(checksum, oldPort, newPort);

@@ -49,8 +49,9 @@ export function mangleTcpPayload(packet: Packet, entry: Conntrack, ctinfo: numbe
   }
   // The payload moved, so an incremental update would have to sum every shifted word anyway: the
   // checksum is computed afresh over the whole segment, as the kernel's csum_recalc does for a
-  // packet without checksum offload.
+  // packet without checksum offload. A partial checksum is thereby finished.
   fillTcpChecksum(out, l4, length - l4, ipv4Src(out, 0), ipv4Dst(out, 0));
+  packet.checksumPartial = false;
   packet.buf = out;
   if (delta !== 0) recordSeqChange(entry, ctinfoDirection(ctinfo), tcpSeq(out, l4), delta);
   return true;

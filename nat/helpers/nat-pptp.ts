@@ -212,7 +212,8 @@ class PptpNatHalf implements PptpNat {
     buf[at + 1] = value & 0xff;
     // The payload starts at a multiple of 4 from the TCP header and the field at an even offset in
     // the message, so the field is one aligned word of the checksummed data.
-    updateChecksumField16(buf, l4Offset + TCP.CHECKSUM, old, value);
+    // A partial checksum is finished over the new payload on the way out.
+    if (!packet.checksumPartial) updateChecksumField16(buf, l4Offset + TCP.CHECKSUM, old, value);
     this.counters.rewrites++;
   }
 }

@@ -254,6 +254,9 @@ export class ConntrackCore {
       if (node) {
         entry = node.entry;
         direction = node.direction;
+        // A helper reads (and NAT's half rewrites) each segment as the sender's stack made it:
+        // the super-packet goes on in segments, each tracked on its own.
+        if (entry.helper !== null && packet.gsoSize !== 0) return Verdict.SEGMENT;
         this.counters.found++;
       } else {
         const created = this.create(packet, tracker, tuple, l4, now);

@@ -63,30 +63,34 @@ export function seqOffset(entry: Conntrack, direction: 0 | 1, seq: number): numb
 
 /**
  * Shifts seq, ack and SACK blocks of the TCP segment at `l4` (nf_ct_seq_adjust). False when the
- * options are malformed: the kernel drops such a segment.
+ * options are malformed: the kernel drops such a segment. A partial checksum (CHECKSUM_PARTIAL)
+ * does not cover these fields yet, so it is left alone.
  */
-export function adjustSequence(entry: Conntrack, direction: 0 | 1, buf: Uint8Array, l4: number): boolean {
+export function adjustSequence(entry: Conntrack, direction: 0 | 1, buf: Uint8Array, l4: number, partialChecksum = false): boolean {
   const ways = entry.seqAdjust;
   if (!ways) return true;
   const thisWay = ways[direction];
   const otherWay = ways[direction ^ 1]!;
-  const checksum = l4 + TCP.CHECKSUM;
+  const checksum = partialChecksum ? NO_CHECKSUM : l4 + TCP.CHECKSUM;
   const seq = tcpSeq(buf, l4);
   const shift = after(seq, thisWay.correctionPos) ? thisWay.offsetAfter : thisWay.offsetBefore;
   if (shift !== 0) {
     const newSeq = (seq + shift) >>> 0;
-    updateChecksumField32(buf, checksum, seq, newSeq);
+    if (checksum !== NO_CHECKSUM) updateChecksumField32(buf, checksum, seq, newSeq);
     writeU32(buf, l4 + TCP.SEQ, newSeq);
   }
   if (!(tcpFlags(buf, l4) & TcpFlag.ACK)) return true;
   const ack = tcpAck(buf, l4);
   const newAck = unshift(ack, otherWay);
   if (newAck !== ack) {
-    updateChecksumField32(buf, checksum, ack, newAck);
+    if (checksum !== NO_CHECKSUM) updateChecksumField32(buf, checksum, ack, newAck);
     writeU32(buf, l4 + TCP.ACK, newAck);
   }
-  return adjustSackBlocks(buf, l4, otherWay);
+  return adjustSackBlocks(buf, l4, otherWay, checksum);
 }
+
+/** Where the checksum field would be, for a segment whose checksum nothing here must touch. */
+const NO_CHECKSUM = -1;
 
 /** An acknowledged sequence number mapped back into the sender's unadjusted space. */
 function unshift(value: number, way: SeqAdjustWay): number {
@@ -95,7 +99,7 @@ function unshift(value: number, way: SeqAdjustWay): number {
 }
 
 /** nf_ct_sack_adjust: walks the options; partial options make the segment malformed. */
-function adjustSackBlocks(buf: Uint8Array, l4: number, way: SeqAdjustWay): boolean {
+function adjustSackBlocks(buf: Uint8Array, l4: number, way: SeqAdjustWay, checksum: number): boolean {
   const end = l4 + tcpHeaderLength(buf, l4);
   let at = l4 + TCP.OPTIONS;
   while (at < end) {
@@ -112,7 +116,7 @@ function adjustSackBlocks(buf: Uint8Array, l4: number, way: SeqAdjustWay): boole
         const old = readU32(buf, edge);
         const fixed = unshift(old, way);
         if (fixed !== old) {
-          updateChecksumField32(buf, l4 + TCP.CHECKSUM, old, fixed);
+          if (checksum !== NO_CHECKSUM) updateChecksumField32(buf, checksum, old, fixed);
           writeU32(buf, edge, fixed);
         }
       }
@@ -128,7 +132,7 @@ export function seqAdjustHookOps(onMalformed: () => void): HookOps[] {
     const entry = packet.conntrack;
     if (!entry || !(entry.status & Status.SEQ_ADJUST) || packet.ctinfo === CtInfo.RELATED_REPLY) return Verdict.ACCEPT;
     if (ipv4Protocol(packet.buf, 0) !== IpProtocol.TCP) return Verdict.ACCEPT;
-    if (adjustSequence(entry, ctinfoDirection(packet.ctinfo), packet.buf, ipv4HeaderLength(packet.buf, 0))) return Verdict.ACCEPT;
+    if (adjustSequence(entry, ctinfoDirection(packet.ctinfo), packet.buf, ipv4HeaderLength(packet.buf, 0), packet.checksumPartial)) return Verdict.ACCEPT;
     onMalformed();
     return dropFor(packet, DropReason.SEQADJ_MALFORMED);
   };

@@ -46,9 +46,16 @@ export const Verdict = {
   QUEUE: 3,
   /** Run the same hook function again. */
   REPEAT: 4,
+  /**
+   * vrouter's own, for a super-packet an op can only handle segment by segment (a helper that
+   * reads or rewrites a payload): the router cuts it into its segments in software, as the
+   * kernel's GSO would, and runs each through the same op and on, as a packet of its own.
+   * Only before the packet has a connection: conntrack asks for it.
+   */
+  SEGMENT: 5,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
-export const VERDICT_NAMES = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT'] as const;
+export const VERDICT_NAMES = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT', 'SEGMENT'] as const;
 
 export type HookFn = (packet: Packet, hook: HookPoint) => Verdict;
 
@@ -100,10 +107,10 @@ export class HookRegistry {
   }
 }
 
-/** Outcome of walking a chain: a final verdict, plus where a QUEUE verdict stopped it. */
+/** Outcome of walking a chain: a final verdict, plus where a QUEUE or SEGMENT verdict stopped it. */
 export interface ChainResult {
   verdict: Verdict;
-  /** Index of the op that returned QUEUE; the walk resumes after it. */
+  /** Index of the op that returned QUEUE (the walk resumes after it) or SEGMENT (at it). */
   stoppedAt: number;
 }
 

@@ -35,6 +35,16 @@ export class Packet {
   fragMaxSize = 0;
   /** The transport checksum is known good (skb_csum_unnecessary): verified here or before us. */
   checksumVerified = false;
+  /**
+   * CHECKSUM_PARTIAL: the TCP/UDP checksum field holds only the pseudo-header sum, finished by
+   * whoever sends the packet out (see PacketFlag). Rewrites of the pseudo-header (addresses, the
+   * length) update that sum; rewrites of anything else leave it alone.
+   */
+  checksumPartial = false;
+  /** A super-packet's PacketFlag GSO bits (GSO_TCPV4 or GSO_UDP_L4, maybe GSO_ECN); 0 for one packet. */
+  gsoFlags = 0;
+  /** A super-packet's segment payload size (skb_shinfo gso_size); 0 for one packet. */
+  gsoSize = 0;
   /** Shared by every copy a capture or trace sees of this packet (in and out); 0 while nobody looks. */
   id = 0;
   /**

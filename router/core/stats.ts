@@ -37,6 +37,8 @@ export const DropReason = {
   SEQADJ_MALFORMED: 24,
   /** A conntrack helper dropped the packet (FTP: a command cut short, no room for an expectation). */
   HELPER_DROP: 25,
+  /** A super-packet whose GSO metadata does not fit its headers (wrong protocol, a fragment, no segment size). */
+  GSO_MALFORMED: 26,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -67,6 +69,7 @@ const DROP_REASON_NAMES: readonly string[] = [
   'nat-truncated',
   'seqadj-malformed',
   'helper-drop',
+  'gso-malformed',
 ];
 
 /** A drop reason as stats name it (`no-route`). */
@@ -84,6 +87,10 @@ export const Counter = {
   ICMP_ERRORS_RATE_LIMITED: 6,
   ECHO_REPLIES_SENT: 7,
   READ_ERRORS: 8,
+  /** Super-packets received whole (TSO/USO through a TUN's offload). */
+  SUPER_PACKETS_RECEIVED: 9,
+  /** Super-packets cut into segments in software: an egress or a helper that cannot take them whole. */
+  SUPER_PACKETS_SEGMENTED: 10,
 } as const;
 export type Counter = (typeof Counter)[keyof typeof Counter];
 
@@ -97,6 +104,8 @@ const COUNTER_NAMES: readonly string[] = [
   'icmp-errors-rate-limited',
   'echo-replies-sent',
   'read-errors',
+  'super-packets-received',
+  'super-packets-segmented',
 ];
 
 /** Per interface, as `ip -s link` counts them (dropped: what came in by it and the router dropped). */

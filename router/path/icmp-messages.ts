@@ -3,7 +3,7 @@
  * kernel's icmp_send()/icmp_echo(): errors quote as much of the offending datagram as fits in 576
  * bytes, carry the precedence "internetwork control", TTL 64, and DF clear.
  */
-import { emitIpv4Header, IpProtocol, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4Tos, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { emitIpv4Header, fillIpv4HeaderChecksum, IpProtocol, setIpv4TotalLength, ipv4FragmentOffset, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4Tos, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
 import { ICMP, ICMP_HEADER_LENGTH, IcmpType, fillIcmpChecksum, icmpIsError, icmpType } from '../wire/icmp.ts';
 
 export const DEFAULT_TTL = 64;
@@ -29,10 +29,12 @@ export function mayAnswerWithError(original: Uint8Array): boolean {
 /**
  * Builds an ICMP error from `source` to the sender of `original`. `rest` fills bytes 4..7 (the
  * next-hop MTU for "fragmentation needed", the pointer for "parameter problem", else 0).
+ * `originalLength` below the datagram's own length quotes it as a datagram of that length (the
+ * first segment of a super-packet): its header says that length, with its checksum to match.
  */
-export function buildIcmpError(original: Uint8Array, type: number, code: number, rest: number, source: number, ident: number): Buffer {
+export function buildIcmpError(original: Uint8Array, type: number, code: number, rest: number, source: number, ident: number, originalLength = original.length): Buffer {
   const room = ICMP_ERROR_MAX_LENGTH - IPV4_MIN_HEADER_LENGTH - ICMP_HEADER_LENGTH;
-  const quoted = Math.min(original.length, room);
+  const quoted = Math.min(originalLength, room);
   const icmpLength = ICMP_HEADER_LENGTH + quoted;
   const packet = Buffer.alloc(IPV4_MIN_HEADER_LENGTH + icmpLength);
   emitIpv4Header(
@@ -53,6 +55,10 @@ export function buildIcmpError(original: Uint8Array, type: number, code: number,
   packet[at + ICMP.CODE] = code;
   packet.writeUInt32BE(rest >>> 0, at + ICMP.REST);
   packet.set(original.subarray(0, quoted), at + ICMP.DATA);
+  if (originalLength !== original.length) {
+    setIpv4TotalLength(packet, at + ICMP.DATA, originalLength);
+    fillIpv4HeaderChecksum(packet, at + ICMP.DATA);
+  }
   fillIcmpChecksum(packet, at, icmpLength);
   return packet;
 }

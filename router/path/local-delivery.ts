@@ -2,7 +2,8 @@
  * What the router does with datagrams addressed to itself (ip_local_deliver). It runs no services:
  * it reassembles fragments, answers ICMP echo requests, resets TCP, and answers UDP with "port
  * unreachable" and any other protocol with "protocol unreachable", as a Linux host with no
- * listening sockets does. Segments with bad checksums are dropped silently, as the kernel does.
+ * listening sockets does. Segments with bad checksums are dropped silently, as the kernel does;
+ * one already verified, or whose checksum its sender left partial, is not summed again.
  */
 import { DEFAULT_TTL } from './icmp-messages.ts';
 import { Packet } from '../core/packet.ts';
@@ -47,7 +48,7 @@ export class LocalDelivery {
       case IpProtocol.TCP:
         return this.tcp(packet, headerLength, l4Length);
       case IpProtocol.UDP:
-        if (validateUdp(buf, headerLength, l4Length) !== UdpProblem.OK || !udpChecksumValid(buf, headerLength, udpLength(buf, headerLength), ipv4Src(buf, 0), ipv4Dst(buf, 0))) {
+        if (validateUdp(buf, headerLength, l4Length) !== UdpProblem.OK || (!packet.checksumVerified && !udpChecksumValid(buf, headerLength, udpLength(buf, headerLength), ipv4Src(buf, 0), ipv4Dst(buf, 0)))) {
           return this.router.stats.drop(DropReason.LOCAL_L4_MALFORMED);
         }
         this.router.stats.drop(DropReason.LOCAL_UNSERVED);
@@ -104,11 +105,11 @@ export class LocalDelivery {
   /** tcp_v4_send_reset: no listener here, so every segment but a reset is answered with one. */
   private tcp(packet: Packet, at: number, length: number): void {
     const buf = packet.buf;
-    if (validateTcp(buf, at, length) !== TcpProblem.OK || !tcpChecksumValid(buf, at, length, ipv4Src(buf, 0), ipv4Dst(buf, 0))) {
+    if (validateTcp(buf, at, length) !== TcpProblem.OK || (!packet.checksumVerified && !tcpChecksumValid(buf, at, length, ipv4Src(buf, 0), ipv4Dst(buf, 0)))) {
       return this.router.stats.drop(DropReason.LOCAL_L4_MALFORMED);
     }
     this.router.stats.drop(DropReason.LOCAL_UNSERVED);
-    const reset = buildTcpReset(buf);
+    const reset = buildTcpReset(buf, true);
     if (reset) this.router.sendLocal(reset);
   }
 }

@@ -15,9 +15,10 @@ import { fragmentIpv4 } from './fragmentation.ts';
 import { IcmpRateLimiter } from './icmp-rate-limit.ts';
 import { buildIcmpError, mayAnswerWithError } from './icmp-messages.ts';
 import { buildTcpReset } from './tcp-reset.ts';
-import { NO_NEIGHBOUR, PacketFlag, type Device } from '../core/device.ts';
+import { GSO_FLAGS, NO_NEIGHBOUR, PacketFlag, type Device } from '../core/device.ts';
 import type { RouterInterface } from '../core/interfaces.ts';
 import { LocalDelivery } from './local-delivery.ts';
+import { GSO_KINDS, SoftwareGso, finishPartialChecksum, gsoMatchesHeaders, gsoSegmentLength } from './software-gso.ts';
 import type { PacketObserver, PacketTracer } from '../core/observer.ts';
 import { Packet } from '../core/packet.ts';
 import type { RoutingTable } from './routing-table.ts';
@@ -76,6 +77,8 @@ export class Router {
   private readonly chainResult: ChainResult = { verdict: Verdict.ACCEPT, stoppedAt: 0 };
   /** The IP identification of the next datagram the router originates (per router, as per namespace). */
   private ipIdent: number;
+  /** Cuts super-packets that cannot leave whole (egress and MTU fallback). */
+  private readonly softwareGso = new SoftwareGso();
 
   constructor(
     readonly interfaces: readonly RouterInterface[],
@@ -97,7 +100,7 @@ export class Router {
   /** Attaches `device` to `link`: what it receives enters the router on that interface. */
   attach(link: RouterInterface, device: Device): void {
     link.device = device;
-    device.setReceiver((buf, flags) => this.receive(link, buf, flags));
+    device.setReceiver((buf, flags, gsoSize) => this.receive(link, buf, flags, gsoSize));
   }
 
   /** Stops background timers; the router can be garbage-collected afterwards. */
@@ -113,8 +116,11 @@ export class Router {
     return this.hooks.unregister(ops);
   }
 
-  /** A datagram read from `inInterface`. `buf` may be a view into a read slab (see Packet). */
-  receive(inInterface: RouterInterface, buf: Buffer, flags: number = PacketFlag.NONE): void {
+  /**
+   * A datagram read from `inInterface`, with its PacketFlag bits and a super-packet's segment
+   * size. `buf` may be a view into a read slab (see Packet).
+   */
+  receive(inInterface: RouterInterface, buf: Buffer, flags: number = PacketFlag.NONE, gsoSize = 0): void {
     this.stats.count(Counter.RECEIVED);
     this.stats.countInterface(inInterface.index, InterfaceCounter.RX_PACKETS);
     this.stats.countInterface(inInterface.index, InterfaceCounter.RX_BYTES, buf.length);
@@ -131,7 +137,20 @@ export class Router {
     const totalLength = ipv4TotalLength(buf, 0);
     // Link padding beyond the datagram is not part of it (ip_rcv's pskb_trim_rcsum).
     const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
-    packet.checksumVerified = (flags & PacketFlag.CHECKSUM_VERIFIED) !== 0;
+    // A partial checksum is the sender's own, not yet written: nothing to verify (skb_csum_unnecessary).
+    packet.checksumPartial = (flags & PacketFlag.CHECKSUM_PARTIAL) !== 0;
+    packet.checksumVerified = (flags & (PacketFlag.CHECKSUM_VERIFIED | PacketFlag.CHECKSUM_PARTIAL)) !== 0;
+    if ((flags & GSO_KINDS) !== 0) {
+      if (!gsoMatchesHeaders(buf, flags, gsoSize)) {
+        this.stats.drop(DropReason.GSO_MALFORMED);
+        this.stats.countInterface(inInterface.index, InterfaceCounter.RX_DROPPED);
+        if (observer !== null) observer.dropped(inInterface, buf, id, DropReason.GSO_MALFORMED, null);
+        return;
+      }
+      this.stats.count(Counter.SUPER_PACKETS_RECEIVED);
+      packet.gsoFlags = flags & GSO_FLAGS;
+      packet.gsoSize = gsoSize;
+    }
     packet.id = id;
     if (this.tracer !== null) this.maybeTrace(packet, `in ${inInterface.name}`);
     this.runHook(Hook.PRE_ROUTING, packet, 0);
@@ -167,12 +186,14 @@ export class Router {
     const source = this.errorSourceAddress(original, destination);
     if (source === 0) return;
     this.stats.count(Counter.ICMP_ERRORS_SENT);
-    this.sendLocal(buildIcmpError(buf, type, code, rest, source, this.nextIpIdent()), original);
+    // About a super-packet, the error quotes its first segment, as if it had come in segments.
+    const quotedLength = original.gsoSize !== 0 ? Math.min(buf.length, gsoSegmentLength(buf, original.gsoFlags, original.gsoSize)) : buf.length;
+    this.sendLocal(buildIcmpError(buf, type, code, rest, source, this.nextIpIdent(), quotedLength), original);
   }
 
   /** Answers a TCP segment with the reset REJECT --reject-with tcp-reset sends (none for a reset). */
   sendTcpReset(original: Packet): void {
-    const reset = buildTcpReset(original.buf);
+    const reset = buildTcpReset(original.buf, original.checksumVerified);
     if (reset) this.sendLocal(reset, original);
   }
 
@@ -199,6 +220,33 @@ export class Router {
         return;
       case Verdict.QUEUE:
         return this.queue(hook, packet, chain, result.stoppedAt);
+      case Verdict.SEGMENT:
+        return this.segmentAt(hook, packet, chain, result.stoppedAt);
+    }
+  }
+
+  /**
+   * An op asked for the super-packet in segments: each is cut in software (checksums finished)
+   * and walks on from that op as a packet of its own, in order. Rare (a helper's connection), so
+   * each segment gets its own buffer: its walk may keep it.
+   */
+  private segmentAt(hook: HookPoint, packet: Packet, chain: readonly HookOps[], stoppedAt: number): void {
+    const gso = this.softwareGso;
+    const count = packet.gsoSize === 0 ? 0 : gso.begin(packet.buf, 0, packet.buf.length, packet.gsoFlags, packet.gsoSize);
+    if (count <= 0) return this.dropPacket(packet, DropReason.GSO_MALFORMED);
+    this.stats.count(Counter.SUPER_PACKETS_SEGMENTED);
+    if (packet.traced) this.traceLine(packet, `cut into ${count} segments in software for ${chain[stoppedAt]!.name}`);
+    for (let i = 0; i < count; i++) {
+      const length = gso.segment(i, false);
+      const segment = new Packet(Buffer.from(gso.buffer.subarray(0, length)), packet.inInterface);
+      segment.outInterface = packet.outInterface;
+      segment.nextHop = packet.nextHop;
+      segment.mark = packet.mark;
+      segment.ctTemplate = packet.ctTemplate;
+      segment.checksumVerified = true;
+      segment.id = packet.id;
+      segment.traced = packet.traced;
+      this.runHook(hook, segment, stoppedAt, chain);
     }
   }
 
@@ -291,8 +339,9 @@ export class Router {
       this.sendIcmpError(packet, IcmpType.TIME_EXCEEDED, 0);
       return this.dropPacket(packet, DropReason.TTL_EXCEEDED);
     }
-    // ip_exceeds_mtu: a reassembled datagram is judged by the fragments it came in.
-    const tooBig = packet.fragMaxSize ? packet.fragMaxSize > outInterface.mtu : buf.length > outInterface.mtu;
+    // ip_exceeds_mtu: a reassembled datagram is judged by the fragments it came in, a
+    // super-packet by its segments (skb_gso_validate_network_len).
+    const tooBig = packet.fragMaxSize ? packet.fragMaxSize > outInterface.mtu : wireLength(packet) > outInterface.mtu;
     if (tooBig && ipv4DontFragment(buf, 0)) {
       this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
       return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
@@ -313,15 +362,30 @@ export class Router {
     this.runHook(Hook.POST_ROUTING, packet, 0);
   }
 
-  /** ip_finish_output: fragment what does not fit the egress MTU, then hand it to the link. */
+  /**
+   * ip_finish_output: a super-packet leaves whole where the egress takes it and its segments fit,
+   * else in segments; a partial checksum is finished where the egress cannot; what does not fit
+   * the egress MTU is fragmented. Then the link.
+   */
   private output(packet: Packet): void {
     const outInterface = packet.outInterface!;
     const buf = packet.buf;
     // A datagram defrag reassembled leaves in fragments no larger than those it came in.
     const mtu = packet.fragMaxSize && packet.fragMaxSize < outInterface.mtu ? packet.fragMaxSize : outInterface.mtu;
-    if (buf.length <= mtu) {
-      if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)}: ${describeDatagram(buf)}`);
-      if (this.transmit(outInterface, buf, packet.nextHop, packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE, packet.id) === NO_NEIGHBOUR) {
+    const offloads = outInterface.device?.offloads ?? 0;
+    if (packet.gsoSize !== 0 && ((packet.gsoFlags & GSO_KINDS & ~offloads) !== 0 || gsoSegmentLength(buf, packet.gsoFlags, packet.gsoSize) > mtu)) {
+      return this.outputSegments(packet, mtu, offloads);
+    }
+    // Past here a super-packet leaves whole; anything else partial is finished if it is to be
+    // fragmented or the egress cannot finish it.
+    if (packet.checksumPartial && packet.gsoSize === 0 && (buf.length > mtu || (offloads & PacketFlag.CHECKSUM_PARTIAL) === 0)) {
+      finishPartialChecksum(buf, 0, buf.length);
+      packet.checksumPartial = false;
+    }
+    if (packet.gsoSize !== 0 || buf.length <= mtu) {
+      if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)}: ${describeDatagram(buf)}${packet.gsoSize ? ` gso_size=${packet.gsoSize}` : ''}`);
+      const flags = (packet.checksumPartial ? PacketFlag.CHECKSUM_PARTIAL : packet.checksumVerified ? PacketFlag.CHECKSUM_VERIFIED : PacketFlag.NONE) | packet.gsoFlags;
+      if (this.transmit(outInterface, buf, packet.nextHop, flags, packet.id, packet.gsoSize) === NO_NEIGHBOUR) {
         // arp_error_report: the kernel answers a datagram whose neighbour never resolves.
         this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST);
       }
@@ -332,15 +396,43 @@ export class Router {
       this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAGMENTATION_NEEDED, outInterface.mtu);
       return this.dropPacket(packet, DropReason.FRAGMENTATION_NEEDED);
     }
-    const nextHop = packet.nextHop;
-    const id = packet.id;
-    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop, PacketFlag.NONE, id));
+    const fragments = this.fragment(outInterface, buf, mtu, packet.nextHop, packet.id);
+    if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)} in ${fragments} fragments of at most ${mtu} bytes: ${describeDatagram(buf)}`);
+  }
+
+  private fragment(outInterface: RouterInterface, buf: Buffer, mtu: number, nextHop: number, id: number): number {
+    const fragments = fragmentIpv4(buf, mtu, (fragment) => this.transmit(outInterface, fragment, nextHop, PacketFlag.NONE, id, 0));
     this.stats.count(Counter.FRAGMENTS_CREATED, fragments);
-    if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(nextHop)} in ${fragments} fragments of at most ${mtu} bytes: ${describeDatagram(buf)}`);
+    return fragments;
+  }
+
+  /**
+   * ip_finish_output_gso: the segments of a super-packet the egress cannot take whole, each one
+   * fragmented in turn if it is still over the MTU (DF clear: the forward check passed it).
+   */
+  private outputSegments(packet: Packet, mtu: number, offloads: number): void {
+    const outInterface = packet.outInterface!;
+    const gso = this.softwareGso;
+    const count = gso.begin(packet.buf, 0, packet.buf.length, packet.gsoFlags, packet.gsoSize);
+    if (count <= 0) return this.dropPacket(packet, DropReason.GSO_MALFORMED);
+    this.stats.count(Counter.SUPER_PACKETS_SEGMENTED);
+    const partial = (offloads & PacketFlag.CHECKSUM_PARTIAL) !== 0 && gsoSegmentLength(packet.buf, packet.gsoFlags, packet.gsoSize) <= mtu;
+    const flags = partial ? PacketFlag.CHECKSUM_PARTIAL : PacketFlag.CHECKSUM_VERIFIED;
+    if (packet.traced) this.traceLine(packet, `sent on ${outInterface.name} to ${formatIpv4Address(packet.nextHop)} in ${count} segments cut in software: ${describeDatagram(packet.buf)} gso_size=${packet.gsoSize}`);
+    for (let i = 0; i < count; i++) {
+      const length = gso.segment(i, partial);
+      // The segmenter's buffer is reused per segment: a view of it, never kept past transmit.
+      const segment = gso.buffer.subarray(0, length);
+      if (length > mtu) this.fragment(outInterface, segment, mtu, packet.nextHop, packet.id);
+      else if (this.transmit(outInterface, segment, packet.nextHop, flags, packet.id, 0) === NO_NEIGHBOUR) {
+        this.sendIcmpError(packet, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST);
+        return;
+      }
+    }
   }
 
   /** Hands `buf` to the link; returns what the device returned (NO_NEIGHBOUR is worth an answer). */
-  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number, flags: number, packetId: number): number {
+  private transmit(outInterface: RouterInterface, buf: Uint8Array, nextHop: number, flags: number, packetId: number, gsoSize: number): number {
     const observer = this.observer;
     // A datagram defrag rebuilt, or one made before the observer came, is numbered here.
     if (observer !== null) observer.transmitted(outInterface, buf, packetId === 0 ? ++this.lastPacketId : packetId);
@@ -350,7 +442,7 @@ export class Router {
       this.stats.countInterface(outInterface.index, InterfaceCounter.TX_ERRORS);
       return 0;
     }
-    const result = device.transmit(buf, 0, buf.length, nextHop, flags);
+    const result = device.transmit(buf, 0, buf.length, nextHop, flags, gsoSize);
     if (result >= 0) {
       this.stats.countInterface(outInterface.index, InterfaceCounter.TX_PACKETS);
       this.stats.countInterface(outInterface.index, InterfaceCounter.TX_BYTES, buf.length);
@@ -380,6 +472,11 @@ export class Router {
     }
     return false;
   }
+}
+
+/** The length the MTU checks judge: a super-packet's segment length, else the datagram's. */
+function wireLength(packet: Packet): number {
+  return packet.gsoSize !== 0 ? gsoSegmentLength(packet.buf, packet.gsoFlags, packet.gsoSize) : packet.buf.length;
 }
 
 /** A DropReason, or ADMITTED: ip_rcv's header checks, then the martian sources. */

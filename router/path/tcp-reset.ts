@@ -8,7 +8,8 @@
  *   - window 0, no options, no payload.
  *
  * Nothing (null) answers a reset (no RST for a RST), a non-first fragment, or a segment that is
- * malformed or fails its checksum, which the kernel refuses to answer too.
+ * malformed or fails its checksum (not summed when `checksumVerified`: known good, or left
+ * partial by its sender), which the kernel refuses to answer too.
  */
 import { DEFAULT_TTL } from './icmp-messages.ts';
 import {
@@ -25,7 +26,7 @@ import {
 } from '../wire/ipv4.ts';
 import { TCP, TcpFlag, TcpProblem, emitTcp, tcpAck, tcpChecksumValid, tcpDstPort, tcpFlags, tcpHeaderLength, tcpSeq, tcpSrcPort, validateTcp } from '../wire/tcp.ts';
 
-export function buildTcpReset(original: Buffer): Buffer | null {
+export function buildTcpReset(original: Buffer, checksumVerified = false): Buffer | null {
   if (original.length < IPV4_MIN_HEADER_LENGTH) return null;
   const at = ipv4HeaderLength(original, 0);
   const totalLength = ipv4TotalLength(original, 0);
@@ -37,7 +38,7 @@ export function buildTcpReset(original: Buffer): Buffer | null {
   if (flags & TcpFlag.RST) return null;
   const source = ipv4Dst(original, 0);
   const destination = ipv4Src(original, 0);
-  if (!tcpChecksumValid(original, at, length, destination, source)) return null;
+  if (!checksumVerified && !tcpChecksumValid(original, at, length, destination, source)) return null;
   const payload = length - tcpHeaderLength(original, at);
   const acked = (flags & TcpFlag.ACK) !== 0;
   const segmentLength = payload + (flags & TcpFlag.SYN ? 1 : 0) + (flags & TcpFlag.FIN ? 1 : 0);

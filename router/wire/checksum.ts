@@ -136,6 +136,16 @@ export function checksumReplace32(checksum: number, oldValue: number, newValue: 
   );
 }
 
+/**
+ * A pseudo-header word pair replaced under a partial checksum (a CHECKSUM_PARTIAL packet, whose
+ * field holds the uncomplemented pseudo-header sum): the sum itself moves by new - old, as the
+ * kernel's inet_proto_csum_replace4 does with pseudohdr set. Fields outside the pseudo-header
+ * (ports, sequence numbers, payload) change nothing there: the device sums them when it finishes.
+ */
+export function partialChecksumReplace32(seed: number, oldValue: number, newValue: number): number {
+  return ~checksumReplace32(~seed & 0xffff, oldValue, newValue) & 0xffff;
+}
+
 export function updateChecksumField16(
   buf: Uint8Array,
   checksumOffset: number,

@@ -89,7 +89,9 @@ describe('forwarding between namespaces', () => {
 
   it('counts what it did on the control socket', async () => {
     const stats = (await controlCall(router.controlSocket, 'stats')) as { counters: Record<string, number>; drops: Record<string, number> };
-    expect(stats.counters.forwarded).toBeGreaterThan(100);
+    expect(stats.counters.forwarded).toBeGreaterThan(20);
+    // The TUNs take segmentation offload: the 100 kB stream came in as TSO super-packets.
+    expect(stats.counters['super-packets-received']).toBeGreaterThan(0);
     // No rule needs conntrack here, so, as in the kernel, nothing is tracked or defragmented:
     // 2 x 1500-byte fragments split for the 1280 link, and the 4000-byte echo reply split for lan0.
     expect(stats.counters['fragments-created']).toBe(7);

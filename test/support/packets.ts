@@ -61,20 +61,30 @@ export function rawPacket(description: Ipv4Description, protocol: number, payloa
   return buf;
 }
 
-/** A test device: records what is transmitted through it (copies) and the next hop it was sent to. */
+/**
+ * A test device: records what is transmitted through it (copies), the next hop it was sent to, and
+ * its PacketFlag bits and segment size; it takes the PacketFlag offloads it is given (none by default).
+ */
 export class CaptureLink implements Device {
   readonly sent: Buffer[] = [];
   readonly nextHops: number[] = [];
+  readonly flags: number[] = [];
+  readonly gsoSizes: number[] = [];
   receiver: Receiver | null = null;
-  transmit(packet: Uint8Array, offset: number, length: number, nextHop: number): number {
+  constructor(readonly offloads = 0) {}
+  transmit(packet: Uint8Array, offset: number, length: number, nextHop: number, flags = 0, gsoSize = 0): number {
     this.sent.push(Buffer.from(packet.subarray(offset, offset + length)));
     this.nextHops.push(nextHop);
+    this.flags.push(flags);
+    this.gsoSizes.push(gsoSize);
     return length;
   }
   setReceiver(receiver: Receiver | null): void {
     this.receiver = receiver;
   }
   take(): Buffer[] {
+    this.flags.length = 0;
+    this.gsoSizes.length = 0;
     return this.sent.splice(0);
   }
 }

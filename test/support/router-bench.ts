@@ -28,6 +28,9 @@ export interface Sent {
   via: string;
   /** A copy of the bytes as transmitted. */
   buf: Buffer;
+  /** The PacketFlag bits it was handed over with, and a super-packet's segment size (else 0). */
+  flags: number;
+  gsoSize: number;
 }
 
 export interface Received {
@@ -48,10 +51,11 @@ export class RouterBench {
   readonly links = new Map<string, CaptureLink>();
   private entered: Packet | null = null;
 
-  constructor(spec: RouterSpec, env: RouterEnvironment = {}) {
+  /** `offloads`: the PacketFlag offloads every interface's device takes (none by default). */
+  constructor(spec: RouterSpec, env: RouterEnvironment = {}, offloads = 0) {
     this.built = buildRouter(spec, env);
     for (const link of this.router.interfaces) {
-      const device = new CaptureLink();
+      const device = new CaptureLink(offloads);
       this.links.set(link.name, device);
       this.router.attach(link, device);
     }
@@ -87,21 +91,25 @@ export class RouterBench {
     return route.outInterface;
   }
 
-  /** `router.receive` on the interface the source lives behind (or `on`), and what came of it. */
-  receive(buf: Buffer, on: string | null = null): Received {
+  /**
+   * `router.receive` on the interface the source lives behind (or `on`), with the device's
+   * PacketFlag bits and segment size, and what came of it.
+   */
+  receive(buf: Buffer, on: string | null = null, flags = 0, gsoSize = 0): Received {
     const link = on ? this.interfaceNamed(on) : this.ingressFor(ipv4Src(buf, 0));
     const stats = this.router.stats;
     const dropsBefore = DROP_REASONS.map((reason) => stats.dropped(reason));
     const forwardedBefore = stats.get(Counter.FORWARDED);
     for (const device of this.links.values()) device.take();
     this.entered = null;
-    this.router.receive(link, buf);
+    this.router.receive(link, buf, flags, gsoSize);
     const packet = this.entered as Packet | null;
     this.entered = null;
     const sent: Sent[] = [];
     for (const [via, device] of this.links) {
-      const bufs = device.take();
-      for (const out of bufs) sent.push({ via, buf: out });
+      const flags = device.flags.slice();
+      const gsoSizes = device.gsoSizes.slice();
+      device.take().forEach((out, i) => sent.push({ via, buf: out, flags: flags[i]!, gsoSize: gsoSizes[i]! }));
     }
     const drops: DropReason[] = [];
     DROP_REASONS.forEach((reason, i) => {

@@ -50,7 +50,8 @@ class TcpmssTarget implements Target {
     const old = readU16(buf, option + 2);
     if (old <= mss) return CONTINUE;
     writeU16(buf, option + 2, mss);
-    updateChecksumField16(buf, thoff + TCP.CHECKSUM, old, mss);
+    // A partial checksum is finished over the new option on the way out.
+    if (!packet.checksumPartial) updateChecksumField16(buf, thoff + TCP.CHECKSUM, old, mss);
     return CONTINUE;
   }
 

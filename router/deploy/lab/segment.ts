@@ -18,6 +18,7 @@
  */
 import { networkOf } from '../../core/addresses.ts';
 import { NO_NEIGHBOUR, PacketFlag, type Device, type Receiver } from '../../core/device.ts';
+import { ALL_OFFLOADS, GSO_KINDS, SoftwareGso, finishPartialChecksum } from '../../path/software-gso.ts';
 import { Impairment, NO_IMPAIRMENT, impairs, type ImpairmentSettings } from './impairment.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -40,6 +41,8 @@ export class SegmentMember {
   prefixLength = 0;
   /** Its device went away (the host's namespace was deleted): nothing is delivered to it. */
   gone = false;
+  /** The PacketFlag offloads delivery to it may carry: a router takes all, a host what its TUN takes. */
+  offloads: number = ALL_OFFLOADS;
 
   constructor(
     readonly segment: Segment,
@@ -52,12 +55,17 @@ export class SegmentMember {
   ) {}
 }
 
-/** The Device a router interface is attached through. */
+/**
+ * The Device a router interface is attached through. It takes every offload: the segment
+ * finishes checksums and cuts super-packets itself where a member or an impairment needs it.
+ */
 export class SegmentPort implements Device {
+  readonly offloads = ALL_OFFLOADS;
+
   constructor(readonly member: SegmentMember) {}
 
-  transmit(buf: Uint8Array, offset: number, length: number, nextHop: number, flags: number = PacketFlag.NONE): number {
-    return this.member.segment.send(this.member, buf, offset, length, nextHop, flags);
+  transmit(buf: Uint8Array, offset: number, length: number, nextHop: number, flags: number = PacketFlag.NONE, gsoSize = 0): number {
+    return this.member.segment.send(this.member, buf, offset, length, nextHop, flags, gsoSize);
   }
 
   setReceiver(receiver: Receiver | null): void {
@@ -84,6 +92,7 @@ interface Queued {
   member: SegmentMember;
   buf: Buffer;
   flags: number;
+  gsoSize: number;
 }
 
 export class Segment {
@@ -97,6 +106,8 @@ export class Segment {
   private draining = false;
   private impaired: boolean;
   private readonly departures = new Float64Array(2);
+  /** Cuts super-packets for impairments (which work per packet) and for members that cannot take them. */
+  private readonly softwareGso = new SoftwareGso();
 
   private readonly scheduler: Scheduler;
   private readonly onFault: (error: unknown) => void;
@@ -132,13 +143,14 @@ export class Segment {
    */
   attachHost(name: string, address: number, gateway: number, device: Device): SegmentMember {
     const member = this.addMember(name, MemberKind.HOST, address, gateway);
-    member.receiver = (buf, flags) => {
+    member.offloads = device.offloads ?? 0;
+    member.receiver = (buf, flags, gsoSize) => {
       if (this.observer !== null) this.observer.hostReceived(member, buf, 0, buf.length);
-      device.transmit(buf, 0, buf.length, 0, flags);
+      device.transmit(buf, 0, buf.length, 0, flags, gsoSize);
     };
-    device.setReceiver((buf) => {
+    device.setReceiver((buf, flags, gsoSize) => {
       if (this.observer !== null) this.observer.hostSent(member, buf, 0, buf.length);
-      this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf));
+      this.send(member, buf, 0, buf.length, this.hostNextHop(member, buf), flags, gsoSize);
     });
     return member;
   }
@@ -158,8 +170,11 @@ export class Segment {
     return this.owners.get(address) ?? null;
   }
 
-  /** Sends from `from` towards `nextHop`; returns the bytes taken (the link takes what it drops). */
-  send(from: SegmentMember, buf: Uint8Array, offset: number, length: number, nextHop: number, flags: number = PacketFlag.NONE): number {
+  /**
+   * Sends from `from` towards `nextHop`, with its PacketFlag offloads (and a super-packet's
+   * segment size); returns the bytes taken (the link takes what it drops).
+   */
+  send(from: SegmentMember, buf: Uint8Array, offset: number, length: number, nextHop: number, flags: number = PacketFlag.NONE, gsoSize = 0): number {
     this.counters.packets++;
     this.counters.bytes += length;
     const to = this.target(from, nextHop);
@@ -167,10 +182,21 @@ export class Segment {
       this.counters.noNeighbour++;
       return NO_NEIGHBOUR;
     }
-    if (!this.impaired) {
-      this.deliverNow(from, to, buf, offset, length, flags);
+    if ((flags & GSO_KINDS) !== 0 && (this.impaired || (flags & GSO_KINDS & ~to.offloads) !== 0)) {
+      this.sendSegments(from, to, buf, offset, length, flags, gsoSize);
       return length;
     }
+    if ((flags & PacketFlag.CHECKSUM_PARTIAL) !== 0 && (to.offloads & PacketFlag.CHECKSUM_PARTIAL) === 0) {
+      finishPartialChecksum(buf, offset, length);
+      flags = PacketFlag.CHECKSUM_VERIFIED;
+    }
+    this.pass(from, to, buf, offset, length, flags, gsoSize);
+    return length;
+  }
+
+  /** A datagram (or whole super-packet) onto the wire: now, or as the impairments say. */
+  private pass(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number, flags: number, gsoSize: number): void {
+    if (!this.impaired) return this.deliverNow(from, to, buf, offset, length, flags, gsoSize);
     const now = this.scheduler.clock.now();
     const copies = this.impairment.plan(length, now, this.departures);
     for (let i = 0; i < copies; i++) {
@@ -178,10 +204,22 @@ export class Segment {
       const at = this.departures[i]!;
       this.scheduler.at(at, () => {
         this.impairment.delivered();
-        this.deliverQueued(to, copy, flags);
+        this.deliverQueued(to, copy, flags, gsoSize);
       });
     }
-    return length;
+  }
+
+  /** A super-packet that cannot cross whole: its segments, each one a datagram of the link's. */
+  private sendSegments(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number, flags: number, gsoSize: number): void {
+    const gso = this.softwareGso;
+    const count = gso.begin(buf, offset, length, flags, gsoSize);
+    if (count <= 0) {
+      this.counters.malformed++;
+      return;
+    }
+    const partial = (to.offloads & PacketFlag.CHECKSUM_PARTIAL) !== 0;
+    const segmentFlags = partial ? PacketFlag.CHECKSUM_PARTIAL : PacketFlag.CHECKSUM_VERIFIED;
+    for (let i = 0; i < count; i++) this.pass(from, to, gso.buffer, 0, gso.segment(i, partial), segmentFlags, 0);
   }
 
   /** Drops what waits (the lab is going down). */
@@ -218,25 +256,25 @@ export class Segment {
     return owner && owner !== host ? destination : host.gateway;
   }
 
-  private deliverNow(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number, flags: number): void {
+  private deliverNow(from: SegmentMember, to: SegmentMember, buf: Uint8Array, offset: number, length: number, flags: number, gsoSize: number): void {
     const receiver = to.receiver;
     if (!receiver) return;
     if (from.kind === MemberKind.ROUTER && to.kind === MemberKind.ROUTER) {
       // Not inside the sender's hook walk: after it, in order.
-      this.queue.push({ member: to, buf: Buffer.from(buf.subarray(offset, offset + length)), flags });
+      this.queue.push({ member: to, buf: Buffer.from(buf.subarray(offset, offset + length)), flags, gsoSize });
       if (!this.draining) {
         this.draining = true;
         queueMicrotask(() => this.drain());
       }
       return;
     }
-    receiver(offset === 0 && length === buf.length && Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset + offset, length), flags);
+    receiver(offset === 0 && length === buf.length && Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset + offset, length), flags, gsoSize);
   }
 
   /** Delivery outside any caller's stack: a fault must end here, not in the event loop. */
-  private deliverQueued(member: SegmentMember, buf: Buffer, flags: number): void {
+  private deliverQueued(member: SegmentMember, buf: Buffer, flags: number, gsoSize: number): void {
     try {
-      member.receiver?.(buf, flags);
+      member.receiver?.(buf, flags, gsoSize);
     } catch (error) {
       this.onFault(error);
     }
@@ -245,8 +283,8 @@ export class Segment {
   private drain(): void {
     // Packets queued while draining (a reply, the next hop) are delivered in the same drain.
     for (let i = 0; i < this.queue.length; i++) {
-      const { member, buf, flags } = this.queue[i]!;
-      this.deliverQueued(member, buf, flags);
+      const { member, buf, flags, gsoSize } = this.queue[i]!;
+      this.deliverQueued(member, buf, flags, gsoSize);
     }
     this.queue.length = 0;
     this.draining = false;

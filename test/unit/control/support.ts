@@ -51,7 +51,7 @@ export async function startTestControl(limits: Partial<ControlLimits> = {}): Pro
     server,
     path,
     router,
-    receive: (segment, datagram) => segments.get(segment)!.members.find((member) => member.name.startsWith('r1:'))!.receiver!(datagram, PacketFlag.NONE),
+    receive: (segment, datagram) => segments.get(segment)!.members.find((member) => member.name.startsWith('r1:'))!.receiver!(datagram, PacketFlag.NONE, 0),
     close() {
       server.close();
       router.close();

@@ -36,7 +36,7 @@ function doubleNat(homeTracks: boolean) {
   const seenByCgn: boolean[] = [];
   cgn.router.register({ hook: Hook.PRE_ROUTING, priority: Priority.FIRST, name: 'test-observer', fn: (packet: Packet) => (seenByCgn.push(packet.checksumVerified), Verdict.ACCEPT) });
   const send = async (buf: Buffer): Promise<void> => {
-    lan.receiver!(buf, 0);
+    lan.receiver!(buf, 0, 0);
     await new Promise<void>((resolve) => queueMicrotask(resolve));
   };
   return { home, cgn, internet, seenByCgn, send };

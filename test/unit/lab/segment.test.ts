@@ -22,7 +22,7 @@ class FakeTun implements Device {
     this.receiver = receiver;
   }
   send(buf: Buffer): void {
-    this.receiver!(buf, 0);
+    this.receiver!(buf, 0, 0);
   }
 }
 
