@@ -9,7 +9,6 @@
  *
  * Only addresses of the namespaces made here and the router's own are ever destinations.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,8 @@ import { IcmpType } from '../../router/wire/icmp.ts';
 import { IPV4_FLAG_DF, IPV4_FLAG_MF, IpProtocol, fillIpv4HeaderChecksum } from '../../router/wire/ipv4.ts';
 import { TcpFlag } from '../../router/wire/tcp.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
-import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { listenForEvents } from '../support/conntrack-events.ts';
 import { icmpPacket, ip, rawPacket, tcpPacket, udpPacket } from '../support/packets.ts';
 import { runPeer, startPeer } from '../support/peers.ts';
 
@@ -984,13 +984,11 @@ for (const tracked of [false, true]) {
       const { delta: injectedDelta } = await site.inject(injected);
       expectMoved(injectedDelta, tracked ? { 'conntrack.invalid': 2, 'drops.hook-drop': 2, 'drops.internal-error': 0 } : { 'conntrack.invalid': 0, 'drops.internal-error': 0 });
       // Tracked: watch the events, to see that the garbage did not keep the call from being set up.
-      const events = tracked ? spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', '--socket', site.router!.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] }) : null;
-      let eventLines = '';
-      events?.stdout.setEncoding('utf8').on('data', (chunk: string) => (eventLines += chunk));
-      if (events) await sleep(300);
+      const events = tracked ? await listenForEvents(site.router!.controlSocket) : null;
       const timelines = pptpTimelines();
       const { client: clientGot, server: serverGot, delta } = await site.converse(1723, timelines.client, timelines.server);
-      events?.kill('SIGINT');
+      await events?.stop();
+      const eventLines = events?.stdout() ?? '';
       if (tracked) {
         // The call's GRE came as expected (GRE timeout 30 s, as kernel 6.18), was answered, and went with the call.
         expect(eventLines).toMatch(/\[NEW\] gre +47 30 src=10\.0\.1\.2 dst=203\.0\.113\.2 srckey=0x1234 dstkey=0x5678 /);

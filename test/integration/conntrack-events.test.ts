@@ -4,16 +4,13 @@
  * first connection a script makes after that is seen; Ctrl-C ends it with conntrack's count of
  * events (exit 0); the router going away ends it with a message and exit 1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
-import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { listenForEvents } from '../support/conntrack-events.ts';
 
 const topology = new Topology(uniqueTag('ev'), ['client', 'server']);
-const dir = mkdtempSync(join(tmpdir(), 'vrouter-events-'));
 let router: RouterProcess;
 
 async function startRouter(): Promise<RouterProcess> {
@@ -26,33 +23,6 @@ rules: |
   -A POSTROUTING -o wan0 -j MASQUERADE
   COMMIT
 `);
-}
-
-interface Listener {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-function listen(readyFile: string, ...args: string[]): Listener {
-  const child = spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', ...args, '--ready-file', readyFile, '--socket', router.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/** What a script does: wait for the file (or for -E to have ended). */
-async function untilExists(path: string, listener: Listener): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!existsSync(path)) {
-    if (listener.child.exitCode !== null) throw new Error(`-E ended before it was ready: ${listener.stderr()}`);
-    if (Date.now() > deadline) throw new Error('-E not ready after 20 s');
-    await new Promise((wake) => setTimeout(wake, 20));
-  }
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -70,34 +40,28 @@ beforeEach(async () => {
 afterAll(async () => {
   await router?.stop();
   topology.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('vrouter conntrack -E', () => {
   it('is subscribed once its ready file exists: the first ping after it is an event; Ctrl-C prints the count', async () => {
-    const ready = join(dir, 'ready-1');
-    const listener = listen(ready, '-o', 'timestamp');
-    await untilExists(ready, listener);
+    const listener = await listenForEvents(router.controlSocket, ['-o', 'timestamp']);
     expect(listener.stdout()).toBe('');
     expect(topology.exec('client', 'ping', ['-c', '1', '-W', '2', '203.0.113.2']).status).toBe(0);
     await until(() => listener.stdout().split('\n').length >= 3, 'the NEW and UPDATE events');
     const [created, updated] = listener.stdout().split('\n');
     expect(created).toMatch(/^\[\d{10}\.\d{6}\]\t {4}\[NEW\] icmp {5}1 30 src=10\.0\.1\.2 dst=203\.0\.113\.2 type=8 code=0 id=\d+ \[UNREPLIED\] src=203\.0\.113\.2 dst=203\.0\.113\.1 /);
     expect(updated).toMatch(/^\[\d{10}\.\d{6}\]\t \[UPDATE\] icmp {5}1 30 /);
-    listener.child.kill('SIGINT');
-    expect(await listener.exited).toBe(0);
+    expect(await listener.stop()).toBe(0);
     expect(listener.stderr()).toMatch(/^conntrack v1\.4\.7 \(conntrack-tools\): [23] flow events have been shown\.\n$/);
-    expect(existsSync(ready)).toBe(false);
+    expect(existsSync(listener.readyFile)).toBe(false);
   });
 
   it('exits 1 saying so when the router goes away', async () => {
-    const ready = join(dir, 'ready-2');
-    const listener = listen(ready);
-    await untilExists(ready, listener);
+    const listener = await listenForEvents(router.controlSocket);
     await router.stop();
     expect(await listener.exited).toBe(1);
     expect(listener.stderr()).toBe(`vrouter: conntrack -E: the router went away (control socket ${router.controlSocket} closed)\n`);
     expect(listener.stdout()).toBe('');
-    expect(existsSync(ready)).toBe(false);
+    expect(existsSync(listener.readyFile)).toBe(false);
   });
 });

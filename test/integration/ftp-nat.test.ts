@@ -6,13 +6,13 @@
  *   - a server behind DNAT (port forward of 21) used in passive mode, where 227 is rewritten;
  *   - without the helper rule, active mode fails as it does on the kernel (vsftpd refuses the PORT).
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFtpServer, type FtpServer } from '../../scripts/ftp-server.ts';
 import { setUpKernelRouter, type KernelLink, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
-import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
+import { listenForEvents } from '../support/conntrack-events.ts';
 
 const MASQUERADE_RULES = (helper: boolean): string => `${helper ? '*raw\n-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n' : ''}*nat
 -A POSTROUTING -o wan0 -j MASQUERADE
@@ -100,15 +100,12 @@ describe('FTP through MASQUERADE with the ftp helper, vrouter and kernel', () =>
   });
 
   it('transfers in every mode, and the same as the kernel', async () => {
-    const events = spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', 'expect', '--socket', ours.router!.controlSocket], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let expectEvents = '';
-    events.stdout.setEncoding('utf8').on('data', (chunk: string) => (expectEvents += chunk));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const events = await listenForEvents(ours.router!.controlSocket, ['expect']);
     const kernelResult = masqueradeOutcomes(kernel);
     const ourResult = masqueradeOutcomes(ours);
-    // The cases ran synchronously: the event lines are still in the pipe until the loop reads them.
-    events.kill('SIGINT');
-    await new Promise((resolve) => events.once('close', resolve));
+    // The cases ran synchronously: the event lines are still in the pipe until the loop reads them,
+    // which it does while stop() waits for -E to end.
+    await events.stop();
     expect(kernelResult).toEqual({
       'active PORT': 'hello through nat',
       'active EPRT': 'hello through nat',
@@ -119,7 +116,7 @@ describe('FTP through MASQUERADE with the ftp helper, vrouter and kernel', () =>
     });
     expect(ourResult).toEqual(kernelResult);
     // The active-mode expectation, as conntrack -E expect prints it on the kernel.
-    expect(expectEvents).toMatch(
+    expect(events.stdout()).toMatch(
       / {4}\[NEW\] 300 proto=6 src=203\.0\.113\.2 dst=203\.0\.113\.1 sport=0 dport=\d+ mask-src=255\.255\.255\.255 mask-dst=255\.255\.255\.255 sport=0 dport=65535 master-src=10\.0\.1\.2 master-dst=203\.0\.113\.2 sport=\d+ dport=21 class=0 helper=ftp/,
     );
   });

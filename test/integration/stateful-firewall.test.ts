@@ -3,7 +3,7 @@
  * FORWARD DROP, ESTABLISHED,RELATED accepted, NEW only from lan0. Outcomes must match each other
  * and what such a firewall promises; then conntrack -L/-E and iptables-save -c are checked.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { setUpKernelRouter, vrouterConfigOf } from '../../scripts/kernel-router.
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
+import { listenForEvents } from '../support/conntrack-events.ts';
 import { pingOutcome, runPeer, startPeer } from '../support/peers.ts';
 
 const RULES = `*filter
@@ -110,17 +111,13 @@ describe('stateful firewall, vrouter and kernel side by side', () => {
   });
 
   it('prints NEW and UPDATE events for a new connection, as conntrack -E does', async () => {
-    const events = spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', '--socket', router.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    events.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const events = await listenForEvents(router.controlSocket);
     const sink = await startPeer(viaVrouter, 'server', ['tcp-sink', '5011']);
     runPeer(viaVrouter, 'client', ['tcp-send', '203.0.113.2', '5011', '1000']);
     await sink.lines;
     await new Promise((resolve) => setTimeout(resolve, 300));
-    events.kill('SIGINT');
-    await new Promise((resolve) => events.once('exit', resolve));
-    const lines = output.split('\n').filter((line) => line.includes('dport=5011'));
+    await events.stop();
+    const lines = events.stdout().split('\n').filter((line) => line.includes('dport=5011'));
     expect(lines[0]).toMatch(/^ {4}\[NEW\] tcp {6}6 120 SYN_SENT src=10\.0\.1\.2 dst=203\.0\.113\.2 sport=\d+ dport=5011 \[UNREPLIED\] src=203\.0\.113\.2 dst=10\.0\.1\.2 sport=5011 dport=\d+$/);
     expect(lines[1]).toMatch(/^ \[UPDATE\] tcp {6}6 60 SYN_RECV src=10\.0\.1\.2 .* dport=\d+$/);
     expect(lines[2]).toMatch(/^ \[UPDATE\] tcp {6}6 432000 ESTABLISHED src=10\.0\.1\.2 .* \[ASSURED\]$/);

@@ -16,7 +16,7 @@
  * server namespaces (one injector process that opens a socket in each by setns). The endpoints'
  * own kernels drop all TCP arriving there, so that only the scripted segments exist.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { TcpFlag } from '../../router/wire/tcp.ts';
 import { setUpKernelRouter, vrouterConfigOf } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
 import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { listenForEvents } from '../support/conntrack-events.ts';
 import { tcpPacket } from '../support/packets.ts';
 
 const CLIENT = '10.0.1.2';
@@ -154,17 +155,26 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const linesOf = (output: string): string[] => output.split('\n').filter((line) => line.trim());
+
 /** `conntrack -E` on either router, once it reports; `stop` returns its lines. */
 async function watch(topology: Topology): Promise<{ stop: () => Promise<string[]> }> {
-  const child: ChildProcess =
-    topology === viaVrouter
-      ? spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', '--socket', router.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : topology.spawn('router', 'conntrack', ['-E']);
+  if (topology === viaVrouter) {
+    const listener = await listenForEvents(router.controlSocket);
+    return {
+      stop: async () => {
+        await listener.stop();
+        return linesOf(listener.stdout());
+      },
+    };
+  }
+  const child = topology.spawn('router', 'conntrack', ['-E']);
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.resume();
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  // Listening once a SYN sent now shows up (each probe on a port of its own: a repeated SYN makes no event).
+  // conntrack-tools says nothing when it has subscribed: it is listening once a SYN sent now shows
+  // up (each probe on a port of its own: a repeated SYN makes no event).
   for (let probe = 40900; !output.includes(' sport=') && probe < 40950; probe++) {
     inject(topology, packetsOf(probe, [['client', 1000, 0, SYN]]));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -175,7 +185,7 @@ async function watch(topology: Topology): Promise<{ stop: () => Promise<string[]
       child.kill('SIGINT');
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      return output.split('\n').filter((line) => line.trim());
+      return linesOf(output);
     },
   };
 }

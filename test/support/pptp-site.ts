@@ -8,12 +8,13 @@
  *
  * Traffic stays between the namespaces made here; `stop()` removes them (and kills what runs there).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setUpKernelRouter, type KernelLink } from '../../scripts/kernel-router.ts';
 import { Topology, uniqueTag } from '../../scripts/netns-topology.ts';
-import { VROUTER_BIN, startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../scripts/router-process.ts';
 import { controlCall } from '../../router/deploy/control-client.ts';
+import { listenForEvents } from './conntrack-events.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
@@ -222,17 +223,26 @@ ${rules
 
   /**
    * Starts `conntrack -E` of `table` (vrouter's CLI on its control socket, or conntrack-tools in
-   * the kernel router's namespace); `stop` interrupts it and returns the event lines it printed.
+   * the kernel router's namespace) and resolves once it listens; `stop` interrupts it and returns
+   * the event lines it printed.
    */
   async watchEvents(table: 'conntrack' | 'expect'): Promise<{ stop: () => Promise<string[]> }> {
-    const child = this.router
-      ? spawn(process.execPath, [VROUTER_BIN, 'conntrack', '-E', table, '--socket', this.router.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : this.topology.spawn('router', 'conntrack', ['-E', table]);
+    const linesOf = (output: string): string[] => output.split('\n').filter((line) => line.trim());
+    if (this.router) {
+      const listener = await listenForEvents(this.router.controlSocket, [table]);
+      return {
+        stop: async () => {
+          await listener.stop();
+          return linesOf(listener.stdout());
+        },
+      };
+    }
+    const child = this.topology.spawn('router', 'conntrack', ['-E', table]);
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr!.resume();
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    // Let it subscribe before anything happens.
+    // conntrack-tools says nothing when it has subscribed: give it time before anything happens.
     await new Promise((resolve) => setTimeout(resolve, 300));
     return {
       stop: async () => {
@@ -240,7 +250,7 @@ ${rules
         child.kill('SIGINT');
         await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        return output.split('\n').filter((line) => line.trim());
+        return linesOf(output);
       },
     };
   }
