@@ -19,6 +19,7 @@ import { Tuple } from '../netfilter/conntrack/tuple.ts';
 import { jhash2, reciprocalScale } from '../netfilter/jhash.ts';
 import { IpProtocol } from '../router/wire/ipv4.ts';
 import { NatRangeFlag, type NatRange } from './nat-range.ts';
+import { SourceMappings } from './source-mappings.ts';
 
 export const ManipType = { SRC: 0, DST: 1 } as const;
 export type ManipType = (typeof ManipType)[keyof typeof ManipType];
@@ -39,8 +40,7 @@ export function natInitialized(entry: Conntrack, manip: ManipType): boolean {
 }
 
 export class NatCore {
-  /** Source address/protocol/port -> the latest connection SNATed from it (the kernel's bysource hash). */
-  private readonly bySource = new Map<string, Conntrack>();
+  private readonly bySource = new SourceMappings();
   private readonly candidate = new Tuple();
   private readonly inverse = new Tuple();
   /** The source address as the kernel hashes it: four words, the last three always zero. */
@@ -51,9 +51,7 @@ export class NatCore {
     private readonly random: () => number = Math.random,
   ) {
     conntrack.subscribe((event, entry) => {
-      if (event !== 'DESTROY' || !(entry.status & Status.SRC_NAT_DONE)) return;
-      const key = sourceKey(entry.tuples[0]);
-      if (this.bySource.get(key) === entry) this.bySource.delete(key);
+      if (event === 'DESTROY' && entry.status & Status.SRC_NAT_DONE) this.bySource.delete(entry);
     });
   }
 
@@ -74,7 +72,7 @@ export class NatCore {
       entry.tuples[1] = reply;
       entry.status |= natStatusBit(manip);
     }
-    if (manip === ManipType.SRC) this.bySource.set(sourceKey(entry.tuples[0]), entry);
+    if (manip === ManipType.SRC) this.bySource.set(entry);
     entry.status |= natDoneBit(manip);
     return true;
   }
@@ -127,7 +125,7 @@ export class NatCore {
 
   /** find_appropriate_src: the mapping an existing connection from the same source got. */
   private appropriateSource(tuple: Tuple, range: NatRange): boolean {
-    const previous = this.bySource.get(sourceKey(tuple));
+    const previous = this.bySource.find(tuple.src, tuple.protocol, tuple.srcPort);
     if (!previous || previous.dying || !previous.confirmed) return false;
     const mapped = previous.tuples[1];
     const candidate = this.inverse.set(mapped.dst, tuple.dst, tuple.protocol, mapped.dstPort, tuple.dstPort);
@@ -160,39 +158,46 @@ export class NatCore {
   /** nf_nat_l4proto_unique_tuple: search the port (ICMP id, GRE key) range for an unused tuple. */
   private uniquePort(entry: Conntrack, tuple: Tuple, range: NatRange, manip: ManipType): boolean {
     const protocol = tuple.protocol;
-    let min: number;
-    let size: number;
-    const current = manip === ManipType.SRC ? tuple.srcPort : tuple.dstPort;
+    const specified = (range.flags & NatRangeFlag.PROTO_SPECIFIED) !== 0;
+    let min = range.minPort;
+    let size = range.maxPort - range.minPort + 1;
     if (protocol === IpProtocol.ICMP) {
       // The echo id is the "source port" whatever the manip type.
-      [min, size] = range.flags & NatRangeFlag.PROTO_SPECIFIED ? [range.minPort, range.maxPort - range.minPort + 1] : [0, 65536];
-      return this.search(entry, tuple, (id) => (tuple.srcPort = id), min, size, true);
+      if (!specified) {
+        min = 0;
+        size = 65536;
+      }
+      return this.search(entry, tuple, ManipType.SRC, min, size, true);
     }
     if (protocol === GRE) {
       if (!entry.master) return !this.used(tuple, entry);
-      [min, size] = range.flags & NatRangeFlag.PROTO_SPECIFIED ? [range.minPort, range.maxPort - range.minPort + 1] : [1, 65535];
+      if (!specified) {
+        min = 1;
+        size = 65535;
+      }
     } else if (protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) {
-      if (range.flags & NatRangeFlag.PROTO_SPECIFIED) {
-        [min, size] = [range.minPort, range.maxPort - range.minPort + 1];
-      } else {
+      if (!specified) {
         // A destination's port is never changed without a range.
         if (manip === ManipType.DST) return !this.used(tuple, entry);
         // Keep privileged ports privileged, and below 512 below 512 (a loose convention).
-        [min, size] = current < 512 ? [1, 511] : current < 1024 ? [600, 424] : [1024, 64512];
+        const current = tuple.srcPort;
+        min = current < 512 ? 1 : current < 1024 ? 600 : 1024;
+        size = current < 512 ? 511 : current < 1024 ? 424 : 64512;
       }
     } else {
       return !this.used(tuple, entry);
     }
-    const set = manip === ManipType.SRC ? (port: number) => (tuple.srcPort = port) : (port: number) => (tuple.dstPort = port);
-    return this.search(entry, tuple, set, min, size, manip !== ManipType.DST || (range.flags & NatRangeFlag.PROTO_RANDOM) !== 0);
+    return this.search(entry, tuple, manip, min, size, manip !== ManipType.DST || (range.flags & NatRangeFlag.PROTO_RANDOM) !== 0);
   }
 
-  private search(entry: Conntrack, tuple: Tuple, set: (value: number) => void, min: number, size: number, randomStart: boolean): boolean {
+  /** Tries ports min..min+size-1 in `tuple`'s `port` (SRC: srcPort, DST: dstPort) from an offset. */
+  private search(entry: Conntrack, tuple: Tuple, port: ManipType, min: number, size: number, randomStart: boolean): boolean {
     let offset = randomStart ? Math.floor(this.random() * 65536) : 0;
     let attempts = Math.min(size, MAX_ATTEMPTS);
     for (;;) {
       for (let i = 0; i < attempts; i++, offset++) {
-        set(min + (offset % size));
+        if (port === ManipType.SRC) tuple.srcPort = min + (offset % size);
+        else tuple.dstPort = min + (offset % size);
         if (!this.used(tuple, entry)) return true;
       }
       if (attempts >= size || attempts < 16) return false;
@@ -208,10 +213,6 @@ export class NatCore {
  */
 function kernelWord(address: number): number {
   return (((address & 0xff) << 24) | ((address & 0xff00) << 8) | ((address >>> 8) & 0xff00) | (address >>> 24)) >>> 0;
-}
-
-function sourceKey(tuple: Tuple): string {
-  return `${tuple.src}/${tuple.protocol}/${tuple.srcPort}`;
 }
 
 function portInRange(tuple: Tuple, range: NatRange, manip: ManipType): boolean {

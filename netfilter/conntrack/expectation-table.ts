@@ -7,6 +7,7 @@
  */
 import type { Conntrack } from './conntrack-entry.ts';
 import { Expectation, ExpectationFlag } from './expectation.ts';
+import { hashTupleFields } from './tuple.ts';
 
 /** nf_ct_expect_max's default for the default table size. */
 export const DEFAULT_EXPECTATION_MAX = 4096;
@@ -33,6 +34,12 @@ export type ExpectationListener = (event: ExpectationEvent, expectation: Expecta
 
 export class ExpectationTable {
   private readonly all = new Set<Expectation>();
+  /**
+   * The same expectations by what they all match exactly (destination address, protocol and
+   * port: masks apply to the source only), as the kernel hashes them (nf_ct_expect_dst_hash), so a
+   * new connection looks at the few that could match, not at every one; each list in creation order.
+   */
+  private readonly byTarget = new Map<number, Expectation[]>();
   private insertions = 0;
   private lastId = 0;
   /** Told of NEW and DESTROY, for `conntrack -E expect`. */
@@ -59,7 +66,9 @@ export class ExpectationTable {
   add(expectation: Expectation): ExpectResult {
     const master = expectation.master;
     if (!master.helper) return ExpectResult.NO_HELPER;
-    for (const other of this.all) {
+    // Only an expectation for the same destination can be replaced by this one or overlap it.
+    const rivals = this.byTarget.get(targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort));
+    for (const other of rivals ? [...rivals] : []) {
       if (other.master === master && other.expectClass === expectation.expectClass && sameTarget(other, expectation)) {
         this.remove(other);
         continue;
@@ -83,6 +92,10 @@ export class ExpectationTable {
     const now = this.now();
     expectation.timeout = now + (policy?.timeout ?? 300) * 1000;
     this.all.add(expectation);
+    const hash = targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort);
+    const bucket = this.byTarget.get(hash);
+    if (bucket) bucket.push(expectation);
+    else this.byTarget.set(hash, [expectation]);
     master.expectations.push(expectation);
     for (const listener of this.listeners) listener('NEW', expectation, now);
     return ExpectResult.OK;
@@ -90,6 +103,10 @@ export class ExpectationTable {
 
   remove(expectation: Expectation): void {
     if (!this.all.delete(expectation)) return;
+    const hash = targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort);
+    const bucket = this.byTarget.get(hash)!;
+    if (bucket.length === 1) this.byTarget.delete(hash);
+    else bucket.splice(bucket.indexOf(expectation), 1);
     const list = expectation.master.expectations;
     const at = list.indexOf(expectation);
     if (at >= 0) list.splice(at, 1);
@@ -108,9 +125,11 @@ export class ExpectationTable {
    * DESTROY for the child, as the kernel unlinks it).
    */
   take(src: number, dst: number, protocol: number, srcPort: number, dstPort: number): Expectation | null {
-    if (this.all.size === 0) return null;
+    const bucket = this.byTarget.get(targetHash(dst, protocol, dstPort));
+    if (!bucket) return null;
     const now = this.now();
-    for (const expectation of this.all) {
+    for (let i = 0; i < bucket.length; i++) {
+      const expectation = bucket[i]!;
       if (expectation.flags & ExpectationFlag.INACTIVE) continue;
       if (expectation.timeout <= now) continue;
       const want = expectation.tuple;
@@ -142,6 +161,10 @@ export class ExpectationTable {
     for (const expectation of [...this.all]) this.remove(expectation);
     return count;
   }
+}
+
+function targetHash(dst: number, protocol: number, dstPort: number): number {
+  return hashTupleFields(0, dst, protocol, 0, dstPort);
 }
 
 function sameTarget(a: Expectation, b: Expectation): boolean {
