@@ -1,9 +1,10 @@
 /**
  * A packet in flight, the router's sk_buff: the IPv4 bytes plus what the path learns about them.
  *
- * `buf` may be a view into a TUN read slab that the next read batch overwrites; anything that keeps
- * a packet past the synchronous walk (a QUEUE handler, reassembly, a queued segment) must `detach()`
- * it first.
+ * `buf` may be a view into a TUN read slab that the next read batch overwrites, and the object
+ * itself is reused by the router for the next packet it receives: anything that keeps a packet past
+ * the synchronous walk (a QUEUE handler) keeps `detached()`, and anything that keeps only its bytes
+ * (reassembly, a queued segment) copies them.
  *
  * The core carries netfilter's per-packet state without knowing it (as the kernel's skb->_nfct is
  * opaque to the IP layer): netfilter declares what the two slots hold by merging into
@@ -70,8 +71,54 @@ export class Packet {
     this.inInterface = inInterface;
   }
 
-  /** Copies the bytes out of a shared read slab so the packet can outlive this batch. */
-  detach(): void {
-    this.buf = Buffer.from(this.buf);
+  /**
+   * Makes this object a fresh packet again, for the router's one reused received packet: every
+   * field as the constructor leaves it.
+   */
+  reuse(buf: Buffer, inInterface: RouterInterface | null): this {
+    this.buf = buf;
+    this.inInterface = inInterface;
+    this.outInterface = null;
+    this.nextHop = 0;
+    this.mark = 0;
+    this.conntrack = null;
+    this.ctinfo = 0;
+    this.ctTemplate = null;
+    this.fragMaxSize = 0;
+    this.checksumVerified = false;
+    this.checksumPartial = false;
+    this.gsoFlags = 0;
+    this.gsoSize = 0;
+    this.id = 0;
+    this.traced = false;
+    this.traceNote = null;
+    this.dropOrigin = null;
+    this.dropReason = null;
+    return this;
+  }
+
+  /**
+   * A copy that may outlive the synchronous walk (a QUEUE handler keeps it): its own bytes, out of
+   * the shared read slab, and its own object, since the router reuses this one for the next packet.
+   */
+  detached(): Packet {
+    const copy = new Packet(Buffer.from(this.buf), this.inInterface);
+    copy.outInterface = this.outInterface;
+    copy.nextHop = this.nextHop;
+    copy.mark = this.mark;
+    copy.conntrack = this.conntrack;
+    copy.ctinfo = this.ctinfo;
+    copy.ctTemplate = this.ctTemplate;
+    copy.fragMaxSize = this.fragMaxSize;
+    copy.checksumVerified = this.checksumVerified;
+    copy.checksumPartial = this.checksumPartial;
+    copy.gsoFlags = this.gsoFlags;
+    copy.gsoSize = this.gsoSize;
+    copy.id = this.id;
+    copy.traced = this.traced;
+    copy.traceNote = this.traceNote;
+    copy.dropOrigin = this.dropOrigin;
+    copy.dropReason = this.dropReason;
+    return copy;
   }
 }

@@ -47,6 +47,7 @@ const IPV4_PROBLEM_DROP: Readonly<Record<number, DropReason>> = {
 };
 
 const LIMITED_BROADCAST = 0xffffffff;
+const EMPTY = Buffer.alloc(0);
 
 export interface RouterOptions {
   icmpLimiter?: IcmpRateLimiter;
@@ -79,6 +80,9 @@ export class Router {
   private ipIdent: number;
   /** Cuts super-packets that cannot leave whole (egress and MTU fallback). */
   private readonly softwareGso = new SoftwareGso();
+  /** The received packet, reused (see receive); in use while `receivedInWalk`. */
+  private readonly received = new Packet(EMPTY, null);
+  private receivedInWalk = false;
 
   constructor(
     readonly interfaces: readonly RouterInterface[],
@@ -136,7 +140,11 @@ export class Router {
     }
     const totalLength = ipv4TotalLength(buf, 0);
     // Link padding beyond the datagram is not part of it (ip_rcv's pskb_trim_rcsum).
-    const packet = new Packet(totalLength < buf.length ? buf.subarray(0, totalLength) : buf, inInterface);
+    const view = totalLength < buf.length ? buf.subarray(0, totalLength) : buf;
+    // One object for every received packet; a packet received while another is still walking
+    // (a router that answers itself) gets its own.
+    const reused = !this.receivedInWalk;
+    const packet = reused ? this.received.reuse(view, inInterface) : new Packet(view, inInterface);
     // A partial checksum is the sender's own, not yet written: nothing to verify (skb_csum_unnecessary).
     packet.checksumPartial = (flags & PacketFlag.CHECKSUM_PARTIAL) !== 0;
     packet.checksumVerified = (flags & (PacketFlag.CHECKSUM_VERIFIED | PacketFlag.CHECKSUM_PARTIAL)) !== 0;
@@ -153,7 +161,13 @@ export class Router {
     }
     packet.id = id;
     if (this.tracer !== null) this.maybeTrace(packet, `in ${inInterface.name}`);
-    this.runHook(Hook.PRE_ROUTING, packet, 0);
+    if (!reused) return this.runHook(Hook.PRE_ROUTING, packet, 0);
+    this.receivedInWalk = true;
+    try {
+      this.runHook(Hook.PRE_ROUTING, packet, 0);
+    } finally {
+      this.receivedInWalk = false;
+    }
   }
 
   /**
@@ -253,14 +267,14 @@ export class Router {
   private queue(hook: HookPoint, packet: Packet, chain: readonly HookOps[], stoppedAt: number): void {
     const handler = this.queueHandler;
     if (!handler) return this.dropPacket(packet, DropReason.QUEUE_NO_HANDLER);
-    packet.detach();
+    const kept = packet.detached();
     let settled = false;
-    handler(packet, hook, (verdict) => {
+    handler(kept, hook, (verdict) => {
       if (settled) return;
       settled = true;
-      if (verdict === Verdict.ACCEPT) this.runHook(hook, packet, stoppedAt + 1, chain);
-      else if (verdict === Verdict.REPEAT) this.runHook(hook, packet, stoppedAt, chain);
-      else if (verdict === Verdict.DROP) this.dropPacket(packet, DropReason.HOOK_DROP);
+      if (verdict === Verdict.ACCEPT) this.runHook(hook, kept, stoppedAt + 1, chain);
+      else if (verdict === Verdict.REPEAT) this.runHook(hook, kept, stoppedAt, chain);
+      else if (verdict === Verdict.DROP) this.dropPacket(kept, DropReason.HOOK_DROP);
     });
   }
 

@@ -103,7 +103,8 @@ export class RouterBench {
     for (const device of this.links.values()) device.take();
     this.entered = null;
     this.router.receive(link, buf, flags, gsoSize);
-    const packet = this.entered as Packet | null;
+    // The router reuses its received packet object for the next one: keep what this one was.
+    const packet = (this.entered as Packet | null)?.detached() ?? null;
     this.entered = null;
     const sent: Sent[] = [];
     for (const [via, device] of this.links) {
