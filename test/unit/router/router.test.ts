@@ -333,4 +333,28 @@ describe('hook points on the packet path', () => {
     expect(order).toEqual(['queue', 'after']);
     expect(b.wan.take()).toHaveLength(1);
   });
+
+  it('reuses one object for received packets, and a QUEUEd one keeps its own while others pass', async () => {
+    const b = bench();
+    const seen = new Set<object>();
+    b.router.register({ hook: Hook.PRE_ROUTING, priority: 0, name: 'seen', fn: (packet) => (seen.add(packet), Verdict.ACCEPT) });
+    b.router.register({ hook: Hook.FORWARD, priority: 0, name: 'q', fn: (packet) => (ipv4Dst(packet.buf, 0) === ip('203.0.113.9') ? Verdict.QUEUE : Verdict.ACCEPT) });
+    let kept: { buf: Buffer; mark: number } | null = null;
+    b.router.queueHandler = (packet, _hook, resume) => {
+      kept = packet;
+      packet.mark = 7;
+      setTimeout(() => resume(Verdict.ACCEPT), 1);
+    };
+    const queued = echo('10.0.1.2', '203.0.113.9');
+    b.router.receive(lan0(b), queued);
+    for (let i = 0; i < 3; i++) b.router.receive(lan0(b), echo('10.0.1.3', '203.0.113.2'));
+    expect(seen.size).toBe(1);
+    expect(b.wan.take()).toHaveLength(3);
+    expect([...seen]).not.toContain(kept);
+    expect(ipv4Dst(kept!.buf, 0)).toBe(ip('203.0.113.9'));
+    await new Promise((r) => setTimeout(r, 10));
+    const [out] = b.wan.take();
+    expect(out && ipv4Dst(out, 0)).toBe(ip('203.0.113.9'));
+    expect(kept!.mark).toBe(7);
+  });
 });
