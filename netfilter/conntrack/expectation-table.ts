@@ -67,7 +67,8 @@ export class ExpectationTable {
     const master = expectation.master;
     if (!master.helper) return ExpectResult.NO_HELPER;
     // Only an expectation for the same destination can be replaced by this one or overlap it.
-    const rivals = this.byTarget.get(targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort));
+    const hash = targetHashOf(expectation);
+    const rivals = this.byTarget.get(hash);
     for (const other of rivals ? [...rivals] : []) {
       if (other.master === master && other.expectClass === expectation.expectClass && sameTarget(other, expectation)) {
         this.remove(other);
@@ -92,7 +93,6 @@ export class ExpectationTable {
     const now = this.now();
     expectation.timeout = now + (policy?.timeout ?? 300) * 1000;
     this.all.add(expectation);
-    const hash = targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort);
     const bucket = this.byTarget.get(hash);
     if (bucket) bucket.push(expectation);
     else this.byTarget.set(hash, [expectation]);
@@ -103,7 +103,7 @@ export class ExpectationTable {
 
   remove(expectation: Expectation): void {
     if (!this.all.delete(expectation)) return;
-    const hash = targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort);
+    const hash = targetHashOf(expectation);
     const bucket = this.byTarget.get(hash)!;
     if (bucket.length === 1) this.byTarget.delete(hash);
     else bucket.splice(bucket.indexOf(expectation), 1);
@@ -165,6 +165,10 @@ export class ExpectationTable {
 
 function targetHash(dst: number, protocol: number, dstPort: number): number {
   return hashTupleFields(0, dst, protocol, 0, dstPort);
+}
+
+function targetHashOf(expectation: Expectation): number {
+  return targetHash(expectation.tuple.dst, expectation.tuple.protocol, expectation.tuple.dstPort);
 }
 
 function sameTarget(a: Expectation, b: Expectation): boolean {

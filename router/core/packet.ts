@@ -102,23 +102,8 @@ export class Packet {
    * the shared read slab, and its own object, since the router reuses this one for the next packet.
    */
   detached(): Packet {
-    const copy = new Packet(Buffer.from(this.buf), this.inInterface);
-    copy.outInterface = this.outInterface;
-    copy.nextHop = this.nextHop;
-    copy.mark = this.mark;
-    copy.conntrack = this.conntrack;
-    copy.ctinfo = this.ctinfo;
-    copy.ctTemplate = this.ctTemplate;
-    copy.fragMaxSize = this.fragMaxSize;
-    copy.checksumVerified = this.checksumVerified;
-    copy.checksumPartial = this.checksumPartial;
-    copy.gsoFlags = this.gsoFlags;
-    copy.gsoSize = this.gsoSize;
-    copy.id = this.id;
-    copy.traced = this.traced;
-    copy.traceNote = this.traceNote;
-    copy.dropOrigin = this.dropOrigin;
-    copy.dropReason = this.dropReason;
+    const copy = Object.assign(new Packet(this.buf, null), this);
+    copy.buf = Buffer.from(this.buf);
     return copy;
   }
 }
